@@ -1,0 +1,44 @@
+"""One settings object, read from the environment (``FUNNELGATE_*``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "funnelgate-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNNELGATE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./funnelgate.db"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_public_key: str | None = None
+    storage_url: str = "./funnelgate-objects"
+    s3_endpoint_url: str | None = None
+    redis_url: str | None = None
+    country_header: str = "CF-IPCountry"
+    introspection: bool = True
+    visitor_salt: str = "funnelgate-visitor-salt"
+    webhook_allow_private: bool = False
+
+    graphql_max_depth: int = Field(default=12, ge=1)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=4000, ge=10)
+
+    ingest_batch_max: int = Field(default=500, ge=1)
+    ingest_batch_wait_ms: float = Field(default=2.0, ge=0)
+    ingest_queue_max: int = Field(default=20000, ge=1)
+    link_cache_ttl_s: float = Field(default=0.5, ge=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,231 @@
+"""SQLModel tables. Every tenant table carries ``account_id`` (and ``handle``) so that the
+event and rollup tables can be distributed by account; their primary keys include it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKeyConstraint, Index, MetaData
+from sqlmodel import Field, SQLModel
+
+# One naming convention so that migrations name constraints identically on both databases.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kw))
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_column=Column(JSON, **kw))
+
+
+def _bigint(**kw: Any) -> Any:
+    return Field(sa_column=Column(BigInteger, **kw))
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    id: str = Field(primary_key=True, max_length=24)
+    name: str = Field(max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    currency: str = Field(default="USD", max_length=3)
+    funnel_stages: list[dict[str, Any]] | None = _json(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Handle(SQLModel, table=True):
+    """Reference table: handle names are global (short links live at ``/{handle}/{slug}``)."""
+
+    __tablename__ = "handles"
+    name: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=24)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index("ix_campaigns_handle_created", "handle", "created_at", "campaign_id"),
+        Index("ix_campaigns_details_page", "handle", "details_page_slug"),
+    )
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=24)
+    handle: str = Field(primary_key=True, foreign_key="handles.name", max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    goal_type: str = Field(max_length=32)
+    tracking_preset: str = Field(max_length=64)
+    conversion_event_type: str = Field(max_length=64)
+    status: str = Field(default="DRAFT", max_length=16)
+    primary_slug: str | None = Field(default=None, max_length=128)
+    details_page_slug: str | None = Field(default=None, max_length=128)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Link(SQLModel, table=True):
+    __tablename__ = "links"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "handle", "campaign_id"],
+            ["campaigns.account_id", "campaigns.handle", "campaigns.campaign_id"],
+        ),
+        Index("ix_links_handle_campaign", "handle", "campaign_id"),
+    )
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=24)
+    handle: str = Field(primary_key=True, foreign_key="handles.name", max_length=64)
+    slug: str = Field(primary_key=True, max_length=128)
+    destination_url: str = Field(max_length=2048)
+    campaign_id: str | None = Field(default=None, max_length=64)
+    tracking_mode: str = Field(default="DIRECT", max_length=16)
+    append_context_param: bool = False
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class AccessToken(SQLModel, table=True):
+    """A personal access token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "access_tokens"
+    id: str = Field(primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=24)
+    handle: str = Field(foreign_key="handles.name", index=True, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    prefix: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = _json(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+    last_used_at: datetime | None = _ts(nullable=True)
+
+
+class Click(SQLModel, table=True):
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_handle_campaign_time", "handle", "campaign_id", "occurred_at"),)
+    account_id: str = Field(primary_key=True, max_length=24)
+    id: str = Field(primary_key=True, max_length=32)
+    handle: str = Field(max_length=64)
+    slug: str = Field(max_length=128)
+    campaign_id: str | None = Field(default=None, max_length=64)
+    occurred_at: datetime = _ts(nullable=False)
+    day: date
+    visitor_id: str = Field(max_length=64)
+    country: str = Field(max_length=16)
+    device: str = Field(max_length=16)
+    source: str = Field(max_length=128)
+    medium: str = Field(max_length=128)
+    is_bot: bool = False
+    segment: str = Field(default="default", max_length=128)
+    destination_url: str = Field(max_length=2048)
+
+
+class Conversion(SQLModel, table=True):
+    __tablename__ = "conversions"
+    __table_args__ = (
+        Index("uq_conversions_event", "account_id", "handle", "event_id", unique=True),
+        Index("ix_conversions_handle_campaign_time", "handle", "campaign_id", "occurred_at"),
+    )
+    account_id: str = Field(primary_key=True, max_length=24)
+    id: str = Field(primary_key=True, max_length=32)
+    handle: str = Field(max_length=64)
+    event_id: str = Field(max_length=128)
+    event_type: str = Field(max_length=64)
+    campaign_id: str | None = Field(default=None, max_length=64)
+    click_id: str | None = Field(default=None, max_length=32)
+    attributed: bool = False
+    slug: str | None = Field(default=None, max_length=128)
+    source: str = Field(default="direct", max_length=128)
+    medium: str = Field(default="", max_length=128)
+    country: str = Field(default="unknown", max_length=16)
+    device: str = Field(default="unknown", max_length=16)
+    segment: str = Field(default="default", max_length=128)
+    value_micros: int | None = _bigint(nullable=True)
+    currency: str | None = Field(default=None, max_length=3)
+    event_metadata: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
+    is_test: bool = False
+    occurred_at: datetime = _ts(nullable=False)
+    day: date
+    created_at: datetime = _ts(nullable=False)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """Durable outbox: events written in the same transaction as the change they describe."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_pending", "status", "next_attempt_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(max_length=24, index=True)
+    handle: str = Field(max_length=64)
+    type: str = Field(max_length=64)
+    payload: dict[str, Any] = _json(nullable=False)
+    status: str = Field(default="PENDING", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+
+
+class RollupCampaignDaily(SQLModel, table=True):
+    """Funnel totals per campaign and day: ``kind`` is click, bot or event (with event_type)."""
+
+    __tablename__ = "rollup_campaign_daily"
+    account_id: str = Field(primary_key=True, max_length=24)
+    handle: str = Field(primary_key=True, max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=8)
+    event_type: str = Field(primary_key=True, max_length=64)
+    currency: str = Field(primary_key=True, max_length=3)
+    is_test: bool = Field(primary_key=True)
+    count: int = _bigint(nullable=False)
+    value_micros: int = _bigint(nullable=False)
+    attributed: int = _bigint(nullable=False)
+    last_seen_at: datetime | None = _ts(nullable=True)
+
+
+class RollupBreakdownDaily(SQLModel, table=True):
+    """One dimension at a time (source, medium, country, device, link, segment) per day."""
+
+    __tablename__ = "rollup_breakdown_daily"
+    account_id: str = Field(primary_key=True, max_length=24)
+    handle: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=8)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    dimension: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=128)
+    event_type: str = Field(primary_key=True, max_length=64)
+    currency: str = Field(primary_key=True, max_length=3)
+    is_test: bool = Field(primary_key=True)
+    count: int = _bigint(nullable=False)
+    value_micros: int = _bigint(nullable=False)
+
+
+class RollupCubeDaily(SQLModel, table=True):
+    """All dimensions together, for reports that group by one and filter by another."""
+
+    __tablename__ = "rollup_cube_daily"
+    account_id: str = Field(primary_key=True, max_length=24)
+    handle: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    slug: str = Field(primary_key=True, max_length=128)
+    source: str = Field(primary_key=True, max_length=128)
+    medium: str = Field(primary_key=True, max_length=128)
+    country: str = Field(primary_key=True, max_length=16)
+    device: str = Field(primary_key=True, max_length=16)
+    segment: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(primary_key=True, max_length=8)
+    event_type: str = Field(primary_key=True, max_length=64)
+    currency: str = Field(primary_key=True, max_length=3)
+    is_test: bool = Field(primary_key=True)
+    count: int = _bigint(nullable=False)
+    value_micros: int = _bigint(nullable=False)
