@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "funnelgate-dev-secret-change-me"
+DEV_JWT_SECRET = "funnelgate-development-secret-change-me-in-production"
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,45 @@
+"""The GraphQL schema: root types composed from per-domain classes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from schema.campaigns import CampaignMutation, CampaignQuery
+from schema.errors import DomainErrorExtension
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+
+@strawberry.type(description="Read access to campaigns, links and analytics.")
+class Query(CampaignQuery):
+    pass
+
+
+@strawberry.type(description="Changes to campaigns, links and conversions.")
+class Mutation(CampaignMutation):
+    pass
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        ParserCache,
+        ValidationCache,
+        DomainErrorExtension,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)

@@ -1,0 +1,135 @@
+"""The ``funnelgate`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from app.settings import get_settings
+
+T = TypeVar("T")
+cli = typer.Typer(help="funnelgate: GraphQL analytics gateway for campaigns and short links.",
+                  no_args_is_help=True, add_completion=False)
+account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+token_cli = typer.Typer(help="Mint tokens.", no_args_is_help=True)
+cli.add_typer(account_cli, name="account")
+cli.add_typer(token_cli, name="token")
+
+
+def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``fn(ctx)`` against the configured database, turning domain errors into exit 2."""
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import upgrade
+    from resolvers.context import Context
+    from resolvers.errors import DomainError
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def main() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            return await fn(Context(sessions=make_session_factory(engine), settings=settings))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Apply migrations, then serve HTTP."""
+    import uvicorn
+
+    from db.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info")
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest."""
+    from db.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("migrations applied")
+
+
+@account_cli.command("create")
+def account_create(
+    id: Annotated[str, typer.Option("--id", help="24 lowercase hex characters.")],
+    name: Annotated[str, typer.Option(help="Account name.")],
+    handle: Annotated[list[str], typer.Option("--handle", help="Handle (repeatable).")],
+    timezone: Annotated[str, typer.Option(help="IANA timezone.")] = "UTC",
+    currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
+) -> None:
+    """Create an account with one or more handles."""
+    from resolvers.accounts import create_account
+
+    info = _run_with_context(
+        lambda ctx: create_account(ctx, id, name, handle, timezone=timezone, currency=currency)
+    )
+    typer.echo(json.dumps({"id": info.id, "name": info.name, "timezone": info.timezone,
+                           "currency": info.currency, "handles": list(dict.fromkeys(handle))}))
+
+
+@token_cli.command("jwt")
+def token_jwt(
+    handle: Annotated[str, typer.Option(help="Handle the token grants.")],
+    role: Annotated[str, typer.Option(help="VIEWER, CREATOR or ADMIN.")] = "CREATOR",
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 86400,
+    subject: Annotated[str | None, typer.Option(help="Subject (sub claim).")] = None,
+) -> None:
+    """Print a signed JWT (HS256 with FUNNELGATE_JWT_SECRET)."""
+    from resolvers.domain import Role
+    from resolvers.tokens import issue_jwt
+
+    try:
+        parsed_role = Role(role.upper())
+    except ValueError as exc:
+        typer.echo("error: --role must be VIEWER, CREATOR or ADMIN", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(_run_with_context(lambda ctx: issue_jwt(ctx, handle, parsed_role, ttl, subject)))
+
+
+@token_cli.command("pat")
+def token_pat(
+    handle: Annotated[str, typer.Option(help="Handle the token is bound to.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="Scope (repeatable).")],
+    expires_in: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    name: Annotated[str | None, typer.Option(help="Label.")] = None,
+) -> None:
+    """Create a personal access token and print it (it is shown only once)."""
+    from resolvers.tokens import issue_pat
+
+    issued = _run_with_context(
+        lambda ctx: issue_pat(ctx, handle, scope, expires_in=expires_in, name=name,
+                              check_access=False)
+    )
+    typer.echo(issued.token)
+
+
+@cli.command("schema")
+def print_schema() -> None:
+    """Print the GraphQL SDL."""
+    from schema import build_schema
+
+    typer.echo(build_schema(get_settings()).as_str())
+
+
+def main() -> None:
+    cli()

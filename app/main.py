@@ -1,0 +1,56 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette_compress import CompressMiddleware
+
+from app import probes
+from app.errors import EXCEPTION_HANDLERS
+from app.graphql import GraphQLApp
+from app.rest import campaigns, conversions, links, tokens
+from app.services import Services
+from app.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    services = Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.close()
+
+    graphql = GraphQLApp(services)
+    routes = [
+        *probes.ROUTES,
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        *campaigns.ROUTES,
+        *links.ROUTES,
+        *conversions.ROUTES,
+        *tokens.ROUTES,
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(CompressMiddleware, minimum_size=500)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def app_factory() -> Starlette:
+    """Entry point for ``uvicorn --factory app.main:app_factory``."""
+    return create_app()
+
+

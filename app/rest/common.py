@@ -1,0 +1,74 @@
+"""Helpers every REST handler shares: context, JSON bodies, query parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from resolvers.auth import authenticate
+from resolvers.context import Context
+from resolvers.errors import InvalidInput, PayloadTooLarge
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class ORJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def request_context(request: Request) -> Context:
+    services = request.app.state.services
+    ctx = Context(sessions=services.sessions, settings=services.settings, services=services)
+    ctx.principal = await authenticate(ctx, request.headers.get("authorization"))
+    return ctx
+
+
+async def json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes.")
+    if not body:
+        raise InvalidInput("Request body must be a JSON object.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"Malformed JSON: {exc}") from exc
+
+
+def int_param(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"Query parameter '{name}' must be an integer.") from exc
+
+
+def bool_param(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InvalidInput(f"Query parameter '{name}' must be true or false.")
+
+
+def enum_param(request: Request, name: str, enum: Any) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return enum(raw.upper())
+    except ValueError as exc:
+        allowed = ", ".join(m.value for m in enum)
+        raise InvalidInput(f"Query parameter '{name}' must be one of {allowed}.") from exc

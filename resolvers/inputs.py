@@ -1,0 +1,75 @@
+"""Validated input shapes shared by REST bodies and GraphQL inputs."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from resolvers.domain import CampaignStatus, GoalType, TrackingMode
+from resolvers.errors import InvalidInput
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+
+class CampaignCreate(_Input):
+    campaignId: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    goalType: GoalType
+    status: CampaignStatus = CampaignStatus.DRAFT
+    trackingPreset: str | None = Field(default=None, min_length=1, max_length=64)
+    conversionEventType: str | None = Field(default=None, min_length=1, max_length=64)
+    primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class CampaignUpdate(_Input):
+    status: CampaignStatus | None = None
+    name: str | None = Field(default=None, max_length=200)
+    primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class TrackingPolicyInput(_Input):
+    mode: TrackingMode = TrackingMode.DIRECT
+    appendContextParam: bool = False
+
+
+class LinkUpsert(_Input):
+    destinationUrl: str = Field(min_length=1, max_length=2048)
+    campaignId: str | None = None
+    trackingPolicy: TrackingPolicyInput = Field(default_factory=TrackingPolicyInput)
+
+
+class TestConversionInput(_Input):
+    eventType: str | None = Field(default=None, min_length=1, max_length=64)
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    eventId: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` as ``model`` or raise InvalidInput naming the bad fields."""
+    if not isinstance(data, dict):
+        raise InvalidInput("Request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from exc

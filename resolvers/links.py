@@ -1,0 +1,127 @@
+"""Short links: upsert, fetch, list and delete."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.tables import Link
+from resolvers.accounts import account_for_handle
+from resolvers.campaigns import load_campaign, validate_slug
+from resolvers.context import Context
+from resolvers.domain import utcnow
+from resolvers.errors import InvalidInput, NotFound
+from resolvers.inputs import LinkUpsert
+from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
+from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
+
+
+def validate_destination(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidInput(f"destinationUrl is not a valid URL: {exc}.",
+                           code="invalid_destination_url") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInput("destinationUrl must be an absolute http or https URL.",
+                           code="invalid_destination_url")
+    if any(ch.isspace() for ch in url):
+        raise InvalidInput("destinationUrl must not contain whitespace.",
+                           code="invalid_destination_url")
+    return url
+
+
+def link_not_found(slug: str) -> NotFound:
+    return NotFound(f"Link '{slug}' not found.", code="link_not_found")
+
+
+async def load_link(session: AsyncSession, handle: str, slug: str) -> Link:
+    row = (
+        await session.execute(select(Link).where(Link.handle == handle, Link.slug == slug))
+    ).scalar_one_or_none()
+    if row is None:
+        raise link_not_found(slug)
+    return row
+
+
+def _invalidate(ctx: Context, handle: str, slug: str) -> None:
+    cache = getattr(ctx.services, "link_cache", None)
+    if cache is not None:
+        cache.invalidate(handle, slug)
+
+
+async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) -> tuple[Link, bool]:
+    """Create or replace the link at ``slug``; returns (link, created)."""
+    authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
+    validate_slug(slug)
+    validate_destination(data.destinationUrl)
+    now = utcnow()
+    async with ctx.sessions() as session:
+        account = await account_for_handle(session, handle)
+        if data.campaignId is not None:
+            await load_campaign(session, handle, data.campaignId)
+        query = select(Link).where(Link.handle == handle, Link.slug == slug)
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await session.execute(query)).scalar_one_or_none()
+        created = row is None
+        if row is None:
+            row = Link(account_id=account.id, handle=handle, slug=slug, created_at=now,
+                       destination_url=data.destinationUrl, updated_at=now)
+            session.add(row)
+        row.destination_url = data.destinationUrl
+        row.campaign_id = data.campaignId
+        row.tracking_mode = data.trackingPolicy.mode.value
+        row.append_context_param = data.trackingPolicy.appendContextParam
+        row.updated_at = now
+        await session.commit()
+    _invalidate(ctx, handle, slug)
+    return row, created
+
+
+async def get_link(ctx: Context, handle: str, slug: str) -> Link:
+    authorize(ctx.principal, handle, READ_CAMPAIGNS)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        return await load_link(session, handle, slug)
+
+
+async def list_links(ctx: Context, handle: str, campaign_id: str | None = None,
+                     first: int | None = None, after: str | None = None) -> Page[Link]:
+    """Ordered by slug, keyset-paginated; optionally only one campaign's links."""
+    authorize(ctx.principal, handle, READ_CAMPAIGNS)
+    size = page_size(first)
+    where = [Link.handle == handle]
+    if campaign_id is not None:
+        where.append(Link.campaign_id == campaign_id)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        total = (await session.execute(select(func.count()).where(*where))).scalar_one()
+        query = select(Link).where(*where)
+        if after:
+            (last_slug,) = decode_cursor(after, 1)
+            query = query.where(Link.slug > last_slug)
+        rows = list(
+            (await session.execute(query.order_by(Link.slug).limit(size + 1))).scalars().all()
+        )
+    has_next = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, [encode_cursor([r.slug]) for r in rows], has_next, total)
+
+
+async def delete_link(ctx: Context, handle: str, slug: str) -> None:
+    authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        result = await session.execute(
+            delete(Link).where(Link.handle == handle, Link.slug == slug)
+        )
+        if result.rowcount == 0:
+            raise link_not_found(slug)
+        await session.commit()
+    _invalidate(ctx, handle, slug)
+
+

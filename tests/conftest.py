@@ -1,0 +1,148 @@
+"""Test fixtures: every app-level test runs on SQLite and on PostgreSQL.
+
+Each test session creates its own databases (a temp SQLite file, a fresh PostgreSQL
+database) and drops them at the end. PostgreSQL tests skip when no server answers, unless
+``FUNNELGATE_REQUIRE_POSTGRES=1`` (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.main import create_app
+from app.settings import Settings
+from db.migrate import upgrade
+from resolvers.accounts import create_account
+from resolvers.auth import mint_jwt
+from resolvers.context import Context
+from resolvers.tokens import issue_pat
+
+PG_ADMIN_DSN = os.environ.get("FUNNELGATE_TEST_POSTGRES_DSN",
+                              "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("FUNNELGATE_REQUIRE_POSTGRES") == "1"
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+ACCOUNT_ID = "000000000000000000001234"
+OTHER_ACCOUNT_ID = "00000000000000000000abcd"
+
+
+def _asyncpg_dsn_to_sqlalchemy(dsn: str, database: str) -> str:
+    base = dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{database}"
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A migrated, empty database for the whole test session, per backend."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "funnelgate.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    name = f"fg_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = _asyncpg_dsn_to_sqlalchemy(PG_ADMIN_DSN, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, jwt_secret=JWT_SECRET,
+                    storage_url=str(tmp_path / "objects"), webhook_allow_private=True)
+
+
+@dataclass
+class Tenant:
+    """A fresh account with handles, unique per test so tests never see each other's data."""
+
+    account_id: str
+    handle: str
+    other_handle: str  # a second account's handle
+
+    def jwt(self, role: str = "CREATOR", handle: str | None = None, ttl: int = 3600) -> str:
+        return mint_jwt(JWT_SECRET, "tester", {handle or self.handle: role}, ttl)
+
+    def auth(self, role: str = "CREATOR", handle: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.jwt(role, handle)}"}
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def ctx(app: Any) -> Context:
+    services = app.state.services
+    return Context(sessions=services.sessions, settings=services.settings, services=services)
+
+
+@pytest.fixture
+async def tenant(ctx: Context) -> Tenant:
+    suffix = uuid.uuid4().hex[:8]
+    account_id = uuid.uuid4().hex[:24]
+    other_id = uuid.uuid4().hex[:24]
+    await create_account(ctx, account_id, "Acme", [f"acme-{suffix}"])
+    await create_account(ctx, other_id, "Globex", [f"globex-{suffix}"])
+    return Tenant(account_id, f"acme-{suffix}", f"globex-{suffix}")
+
+
+@pytest.fixture
+def make_pat(ctx: Context) -> Callable[..., Any]:
+    async def _make(handle: str, *scopes: str, expires_in: int | None = None) -> str:
+        issued = await issue_pat(ctx, handle, list(scopes), expires_in=expires_in,
+                                 check_access=False)
+        return issued.token
+
+    return _make
+
+
+async def gql(client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None,
+              **variables: Any) -> dict[str, Any]:
+    """POST a GraphQL operation and return the decoded body."""
+    response = await client.post("/graphql", json={"query": query, "variables": variables},
+                                 headers=headers or {})
+    assert response.status_code == 200, response.text
+    return response.json()
+
