@@ -12,8 +12,11 @@ import typer
 from app.settings import get_settings
 
 T = TypeVar("T")
-cli = typer.Typer(help="funnelgate: GraphQL analytics gateway for campaigns and short links.",
-                  no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="funnelgate: GraphQL analytics gateway for campaigns and short links.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 token_cli = typer.Typer(help="Mint tokens.", no_args_is_help=True)
 cli.add_typer(account_cli, name="account")
@@ -56,8 +59,15 @@ def serve(
     from db.migrate import upgrade
 
     upgrade(get_settings().database_url)
-    uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
 
 
 @cli.command()
@@ -83,8 +93,17 @@ def account_create(
     info = _run_with_context(
         lambda ctx: create_account(ctx, id, name, handle, timezone=timezone, currency=currency)
     )
-    typer.echo(json.dumps({"id": info.id, "name": info.name, "timezone": info.timezone,
-                           "currency": info.currency, "handles": list(dict.fromkeys(handle))}))
+    typer.echo(
+        json.dumps(
+            {
+                "id": info.id,
+                "name": info.name,
+                "timezone": info.timezone,
+                "currency": info.currency,
+                "handles": list(dict.fromkeys(handle)),
+            }
+        )
+    )
 
 
 @token_cli.command("jwt")
@@ -117,8 +136,9 @@ def token_pat(
     from resolvers.tokens import issue_pat
 
     issued = _run_with_context(
-        lambda ctx: issue_pat(ctx, handle, scope, expires_in=expires_in, name=name,
-                              check_access=False)
+        lambda ctx: issue_pat(
+            ctx, handle, scope, expires_in=expires_in, name=name, check_access=False
+        )
     )
     typer.echo(issued.token)
 

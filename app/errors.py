@@ -47,8 +47,9 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 async def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal_error", "message": "Internal server error"},
-                        status_code=500)
+    return JSONResponse(
+        {"error": "internal_error", "message": "Internal server error"}, status_code=500
+    )
 
 
 EXCEPTION_HANDLERS = {

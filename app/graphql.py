@@ -21,8 +21,9 @@ class GraphQLApp(GraphQL):
         self.services = services
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        ctx = Context(sessions=self.services.sessions, settings=self.services.settings,
-                      services=self.services)
+        ctx = Context(
+            sessions=self.services.sessions, settings=self.services.settings, services=self.services
+        )
         header = request.headers.get("authorization")
         try:
             ctx.principal = await authenticate(ctx, header)

@@ -52,5 +52,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def app_factory() -> Starlette:
     """Entry point for ``uvicorn --factory app.main:app_factory``."""
     return create_app()
-
-

@@ -18,8 +18,7 @@ async def readyz(request: Request) -> Response:
         async with services.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
-        return JSONResponse({"status": "unavailable", "database": str(exc)[:200]},
-                            status_code=503)
+        return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 

@@ -31,30 +31,59 @@ def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> li
     for c in clicks:
         if not c.campaign_id:
             continue
-        facts.append({
-            "account_id": c.account_id, "handle": c.handle, "campaign_id": c.campaign_id,
-            "day": c.day, "slug": c.slug, "source": c.source, "medium": c.medium,
-            "country": c.country, "device": c.device, "segment": c.segment,
-            "kind": "bot" if c.is_bot else "click", "event_type": "", "currency": "",
-            "is_test": False, "count": 1, "value_micros": 0, "attributed": 0,
-            "last_seen_at": c.occurred_at,
-        })
+        facts.append(
+            {
+                "account_id": c.account_id,
+                "handle": c.handle,
+                "campaign_id": c.campaign_id,
+                "day": c.day,
+                "slug": c.slug,
+                "source": c.source,
+                "medium": c.medium,
+                "country": c.country,
+                "device": c.device,
+                "segment": c.segment,
+                "kind": "bot" if c.is_bot else "click",
+                "event_type": "",
+                "currency": "",
+                "is_test": False,
+                "count": 1,
+                "value_micros": 0,
+                "attributed": 0,
+                "last_seen_at": c.occurred_at,
+            }
+        )
     for e in conversions:
         if not e.campaign_id:
             continue
-        facts.append({
-            "account_id": e.account_id, "handle": e.handle, "campaign_id": e.campaign_id,
-            "day": e.day, "slug": e.slug or "", "source": e.source, "medium": e.medium,
-            "country": e.country, "device": e.device, "segment": e.segment,
-            "kind": "event", "event_type": e.event_type, "currency": e.currency or "",
-            "is_test": e.is_test, "count": 1, "value_micros": e.value_micros or 0,
-            "attributed": 1 if e.attributed else 0, "last_seen_at": e.occurred_at,
-        })
+        facts.append(
+            {
+                "account_id": e.account_id,
+                "handle": e.handle,
+                "campaign_id": e.campaign_id,
+                "day": e.day,
+                "slug": e.slug or "",
+                "source": e.source,
+                "medium": e.medium,
+                "country": e.country,
+                "device": e.device,
+                "segment": e.segment,
+                "kind": "event",
+                "event_type": e.event_type,
+                "currency": e.currency or "",
+                "is_test": e.is_test,
+                "count": 1,
+                "value_micros": e.value_micros or 0,
+                "attributed": 1 if e.attributed else 0,
+                "last_seen_at": e.occurred_at,
+            }
+        )
     return facts
 
 
-def _aggregate(facts: list[dict[str, Any]], keys: tuple[str, ...],
-               measures: tuple[str, ...]) -> list[dict[str, Any]]:
+def _aggregate(
+    facts: list[dict[str, Any]], keys: tuple[str, ...], measures: tuple[str, ...]
+) -> list[dict[str, Any]]:
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     for f in facts:
         key = tuple(f[k] for k in keys)
@@ -71,8 +100,13 @@ def _aggregate(facts: list[dict[str, Any]], keys: tuple[str, ...],
     return list(acc.values())
 
 
-async def _upsert(session: AsyncSession, table: Any, rows: list[dict[str, Any]],
-                  keys: tuple[str, ...], measures: tuple[str, ...]) -> None:
+async def _upsert(
+    session: AsyncSession,
+    table: Any,
+    rows: list[dict[str, Any]],
+    keys: tuple[str, ...],
+    measures: tuple[str, ...],
+) -> None:
     if not rows:
         return
     insert = insert_for(session)
@@ -92,30 +126,73 @@ async def _upsert(session: AsyncSession, table: Any, rows: list[dict[str, Any]],
     await session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=sets), rows)
 
 
-_CAMPAIGN_KEYS = ("account_id", "handle", "campaign_id", "day", "kind", "event_type",
-                  "currency", "is_test")
+_CAMPAIGN_KEYS = (
+    "account_id",
+    "handle",
+    "campaign_id",
+    "day",
+    "kind",
+    "event_type",
+    "currency",
+    "is_test",
+)
 _CAMPAIGN_MEASURES = ("count", "value_micros", "attributed", "last_seen_at")
-_BREAKDOWN_KEYS = ("account_id", "handle", "kind", "campaign_id", "day", "dimension", "value",
-                   "event_type", "currency", "is_test")
-_CUBE_KEYS = ("account_id", "handle", "day", "campaign_id", "slug", "source", "medium",
-              "country", "device", "segment", "kind", "event_type", "currency", "is_test")
+_BREAKDOWN_KEYS = (
+    "account_id",
+    "handle",
+    "kind",
+    "campaign_id",
+    "day",
+    "dimension",
+    "value",
+    "event_type",
+    "currency",
+    "is_test",
+)
+_CUBE_KEYS = (
+    "account_id",
+    "handle",
+    "day",
+    "campaign_id",
+    "slug",
+    "source",
+    "medium",
+    "country",
+    "device",
+    "segment",
+    "kind",
+    "event_type",
+    "currency",
+    "is_test",
+)
 _SUM = ("count", "value_micros")
 
 
-async def apply_rollups(session: AsyncSession, clicks: Iterable[Click],
-                        conversions: Iterable[Conversion]) -> None:
+async def apply_rollups(
+    session: AsyncSession, clicks: Iterable[Click], conversions: Iterable[Conversion]
+) -> None:
     facts = _fact_rows(clicks, conversions)
     if not facts:
         return
-    await _upsert(session, RollupCampaignDaily,
-                  _aggregate(facts, _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
-                  _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES)
+    await _upsert(
+        session,
+        RollupCampaignDaily,
+        _aggregate(facts, _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
+        _CAMPAIGN_KEYS,
+        _CAMPAIGN_MEASURES,
+    )
     exploded = [
         f | {"dimension": dim, "value": f["slug"] if dim == "link" else f[dim]}
-        for f in facts for dim in BREAKDOWN_DIMENSIONS
+        for f in facts
+        for dim in BREAKDOWN_DIMENSIONS
     ]
-    await _upsert(session, RollupBreakdownDaily, _aggregate(exploded, _BREAKDOWN_KEYS, _SUM),
-                  _BREAKDOWN_KEYS, _SUM)
+    await _upsert(
+        session,
+        RollupBreakdownDaily,
+        _aggregate(exploded, _BREAKDOWN_KEYS, _SUM),
+        _BREAKDOWN_KEYS,
+        _SUM,
+    )
     await _upsert(session, RollupCubeDaily, _aggregate(facts, _CUBE_KEYS, _SUM), _CUBE_KEYS, _SUM)
 
 

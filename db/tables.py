@@ -110,7 +110,9 @@ class AccessToken(SQLModel, table=True):
 
 class Click(SQLModel, table=True):
     __tablename__ = "clicks"
-    __table_args__ = (Index("ix_clicks_handle_campaign_time", "handle", "campaign_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_clicks_handle_campaign_time", "handle", "campaign_id", "occurred_at"),
+    )
     account_id: str = Field(primary_key=True, max_length=24)
     id: str = Field(primary_key=True, max_length=32)
     handle: str = Field(max_length=64)
@@ -229,3 +231,19 @@ class RollupCubeDaily(SQLModel, table=True):
     is_test: bool = Field(primary_key=True)
     count: int = _bigint(nullable=False)
     value_micros: int = _bigint(nullable=False)
+
+
+class PersonalizationRule(SQLModel, table=True):
+    """A rule that may swap a link's destination; its variant id becomes the click's segment."""
+
+    __tablename__ = "personalization_rules"
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=24)
+    handle: str = Field(primary_key=True, foreign_key="handles.name", max_length=64)
+    rule_id: str = Field(primary_key=True, max_length=64)
+    enabled: bool = True
+    priority: int = 0
+    when: dict[str, Any] = _json(nullable=False)
+    variant_id: str = Field(max_length=128)
+    variant_destination_url: str = Field(max_length=2048)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)

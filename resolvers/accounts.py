@@ -55,8 +55,12 @@ def validate_currency(code: str) -> str:
 
 
 async def create_account(
-    ctx: Context, account_id: str, name: str, handles: list[str],
-    timezone: str = "UTC", currency: str = "USD",
+    ctx: Context,
+    account_id: str,
+    name: str,
+    handles: list[str],
+    timezone: str = "UTC",
+    currency: str = "USD",
 ) -> AccountInfo:
     if not ACCOUNT_ID_RE.match(account_id):
         raise InvalidInput("Account id must be 24 lowercase hex characters.")
@@ -71,12 +75,15 @@ async def create_account(
         if await session.get(Account, account_id) is not None:
             raise Conflict(f"Account '{account_id}' already exists.", code="account_conflict")
         taken = (
-            await session.execute(select(Handle.name).where(Handle.name.in_(handles)))
-        ).scalars().all()
+            (await session.execute(select(Handle.name).where(Handle.name.in_(handles))))
+            .scalars()
+            .all()
+        )
         if taken:
             raise Conflict(f"Handle '{taken[0]}' is taken.", code="handle_conflict")
-        session.add(Account(id=account_id, name=name, timezone=timezone, currency=currency,
-                            created_at=now))
+        session.add(
+            Account(id=account_id, name=name, timezone=timezone, currency=currency, created_at=now)
+        )
         await session.flush()
         for handle in dict.fromkeys(handles):
             session.add(Handle(name=handle, account_id=account_id, created_at=now))
@@ -84,15 +91,22 @@ async def create_account(
 
 
 def _info(account: Account) -> AccountInfo:
-    return AccountInfo(account.id, account.name, account.timezone, account.currency,
-                       account.funnel_stages or DEFAULT_FUNNEL_STAGES)
+    return AccountInfo(
+        account.id,
+        account.name,
+        account.timezone,
+        account.currency,
+        account.funnel_stages or DEFAULT_FUNNEL_STAGES,
+    )
 
 
 async def account_for_handle(session: AsyncSession, handle: str) -> AccountInfo:
     """The account owning ``handle``; NotFound if the handle does not exist."""
     row = (
         await session.execute(
-            select(Account).join(Handle, Handle.account_id == Account.id).where(Handle.name == handle)
+            select(Account)
+            .join(Handle, Handle.account_id == Account.id)
+            .where(Handle.name == handle)
         )
     ).scalar_one_or_none()
     if row is None:
@@ -110,5 +124,6 @@ async def get_account(session: AsyncSession, account_id: str) -> AccountInfo:
 async def handles_of_account(session: AsyncSession, account_id: str) -> list[str]:
     return list(
         (await session.execute(select(Handle.name).where(Handle.account_id == account_id)))
-        .scalars().all()
+        .scalars()
+        .all()
     )

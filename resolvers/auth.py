@@ -30,8 +30,9 @@ def new_pat_secret() -> tuple[str, str]:
     return token, token[:12]
 
 
-def mint_jwt(secret: str, subject: str, handles: dict[str, str], ttl_seconds: int,
-             algorithm: str = "HS256") -> str:
+def mint_jwt(
+    secret: str, subject: str, handles: dict[str, str], ttl_seconds: int, algorithm: str = "HS256"
+) -> str:
     now = utcnow()
     claims = {
         "sub": subject,
@@ -47,7 +48,9 @@ def _principal_from_jwt(ctx: Context, token: str) -> Principal:
     key = settings.jwt_public_key or settings.jwt_secret
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=[settings.jwt_algorithm],
+            token,
+            key,
+            algorithms=[settings.jwt_algorithm],
             options={"require": ["exp", "sub"]},
         )
     except jwt.ExpiredSignatureError as exc:
@@ -84,8 +87,11 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
             )
             await session.commit()
     return Principal(
-        subject=f"pat:{row.id}", kind="pat", roles={row.handle: Role.CREATOR},
-        scopes=frozenset(row.scopes), token_id=row.id,
+        subject=f"pat:{row.id}",
+        kind="pat",
+        roles={row.handle: Role.CREATOR},
+        scopes=frozenset(row.scopes),
+        token_id=row.id,
     )
 
 

@@ -62,12 +62,16 @@ async def load_campaign(session: AsyncSession, handle: str, campaign_id: str) ->
 
 async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Campaign:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
-    campaign_id = validate_campaign_id(data.campaignId) if data.campaignId else (
-        "cmp_" + secrets.token_hex(8)
+    campaign_id = (
+        validate_campaign_id(data.campaignId)
+        if data.campaignId
+        else ("cmp_" + secrets.token_hex(8))
     )
     if data.status not in (CampaignStatus.DRAFT, CampaignStatus.ACTIVE):
-        raise Conflict(f"A campaign cannot start {data.status.value}; start DRAFT or ACTIVE.",
-                       code="invalid_status_transition")
+        raise Conflict(
+            f"A campaign cannot start {data.status.value}; start DRAFT or ACTIVE.",
+            code="invalid_status_transition",
+        )
     if data.primarySlug:
         validate_slug(data.primarySlug)
     preset, event_type = GOAL_DEFAULTS[data.goalType]
@@ -75,18 +79,25 @@ async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Ca
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
         row = Campaign(
-            account_id=account.id, handle=handle, campaign_id=campaign_id, name=data.name,
-            goal_type=data.goalType.value, tracking_preset=data.trackingPreset or preset,
+            account_id=account.id,
+            handle=handle,
+            campaign_id=campaign_id,
+            name=data.name,
+            goal_type=data.goalType.value,
+            tracking_preset=data.trackingPreset or preset,
             conversion_event_type=data.conversionEventType or event_type,
-            status=data.status.value, primary_slug=data.primarySlug,
-            created_at=now, updated_at=now,
+            status=data.status.value,
+            primary_slug=data.primarySlug,
+            created_at=now,
+            updated_at=now,
         )
         session.add(row)
         try:
             await session.commit()
         except IntegrityError as exc:
-            raise Conflict(f"Campaign ID '{campaign_id}' already exists.",
-                           code="campaign_conflict") from exc
+            raise Conflict(
+                f"Campaign ID '{campaign_id}' already exists.", code="campaign_conflict"
+            ) from exc
     return row
 
 
@@ -99,8 +110,11 @@ def _cursor_key(row: Campaign) -> list[str]:
 
 
 async def list_campaigns(
-    ctx: Context, handle: str, status: CampaignStatus | None = None,
-    first: int | None = None, after: str | None = None,
+    ctx: Context,
+    handle: str,
+    status: CampaignStatus | None = None,
+    first: int | None = None,
+    after: str | None = None,
 ) -> Page[Campaign]:
     """Newest first, keyset-paginated."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
@@ -119,8 +133,10 @@ async def list_campaigns(
             except ValueError as exc:
                 raise InvalidInput("Invalid cursor.") from exc
             query = query.where(
-                or_(Campaign.created_at < created_at,
-                    and_(Campaign.created_at == created_at, Campaign.campaign_id < campaign_id))
+                or_(
+                    Campaign.created_at < created_at,
+                    and_(Campaign.created_at == created_at, Campaign.campaign_id < campaign_id),
+                )
             )
         query = query.order_by(Campaign.created_at.desc(), Campaign.campaign_id.desc())
         rows = list((await session.execute(query.limit(size + 1))).scalars().all())
@@ -144,8 +160,9 @@ def _check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
         )
 
 
-async def update_campaign(ctx: Context, handle: str, campaign_id: str,
-                          data: CampaignUpdate) -> Campaign:
+async def update_campaign(
+    ctx: Context, handle: str, campaign_id: str, data: CampaignUpdate
+) -> Campaign:
     """Change status (lifecycle rules apply), name or primary slug, atomically."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     if data.primarySlug:
@@ -170,14 +187,23 @@ async def update_campaign(ctx: Context, handle: str, campaign_id: str,
             row.primary_slug = data.primarySlug
         row.updated_at = utcnow()
         if data.status is not None:
-            outbox.emit(session, row.account_id, handle, outbox.CAMPAIGN_STATUS_CHANGED, {
-                "campaignId": campaign_id, "from": previous.value, "to": row.status,
-                "changedAt": iso(row.updated_at),
-            })
+            outbox.emit(
+                session,
+                row.account_id,
+                handle,
+                outbox.CAMPAIGN_STATUS_CHANGED,
+                {
+                    "campaignId": campaign_id,
+                    "from": previous.value,
+                    "to": row.status,
+                    "changedAt": iso(row.updated_at),
+                },
+            )
         await session.commit()
     return row
 
 
-async def set_campaign_status(ctx: Context, handle: str, campaign_id: str,
-                              status: CampaignStatus) -> Campaign:
+async def set_campaign_status(
+    ctx: Context, handle: str, campaign_id: str, status: CampaignStatus
+) -> Campaign:
     return await update_campaign(ctx, handle, campaign_id, CampaignUpdate(status=status))

@@ -78,11 +78,13 @@ class ConversionResult:
     webhook_event_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "status": self.status,
-                               "eventId": self.event_id}
+        out: dict[str, Any] = {"index": self.index, "status": self.status, "eventId": self.event_id}
         if self.conversion_id:
-            out |= {"conversionId": self.conversion_id, "campaignId": self.campaign_id,
-                    "attributed": self.attributed}
+            out |= {
+                "conversionId": self.conversion_id,
+                "campaignId": self.campaign_id,
+                "attributed": self.attributed,
+            }
         if self.code:
             out |= {"error": self.code, "message": self.message}
         return out
@@ -113,8 +115,12 @@ def _micros(value: float | None) -> int | None:
 
 
 async def _ingest(
-    session: AsyncSession, account: AccountInfo, handle: str,
-    events: list[ConversionInput | DomainError], *, is_test: bool = False,
+    session: AsyncSession,
+    account: AccountInfo,
+    handle: str,
+    events: list[ConversionInput | DomainError],
+    *,
+    is_test: bool = False,
 ) -> list[ConversionResult]:
     now = utcnow()
     tz = ZoneInfo(account.timezone)
@@ -136,8 +142,9 @@ async def _ingest(
     campaigns: dict[str, Campaign] = {}
     if campaign_ids:
         rows = await session.execute(
-            select(Campaign).where(Campaign.handle == handle,
-                                   Campaign.campaign_id.in_(campaign_ids))
+            select(Campaign).where(
+                Campaign.handle == handle, Campaign.campaign_id.in_(campaign_ids)
+            )
         )
         campaigns = {c.campaign_id: c for c in rows.scalars()}
 
@@ -155,9 +162,11 @@ async def _ingest(
             continue
         campaign_id = e.campaignId or (click.campaign_id if click else None)
         if click is not None and e.campaignId and click.campaign_id != e.campaignId:
-            reject("campaign_mismatch",
-                   f"Click '{e.clickId}' belongs to campaign '{click.campaign_id}', "
-                   f"not '{e.campaignId}'.")
+            reject(
+                "campaign_mismatch",
+                f"Click '{e.clickId}' belongs to campaign '{click.campaign_id}', "
+                f"not '{e.campaignId}'.",
+            )
             continue
         if not campaign_id:
             reject("invalid_request", "An event needs a campaignId or a clickId of a campaign.")
@@ -176,23 +185,37 @@ async def _ingest(
         seen_in_batch.add(event_id)
         if not is_test and campaign.status != CampaignStatus.ACTIVE.value:
             results[i] = ConversionResult(
-                i, "ignored", event_id, campaign_id=campaign_id, code="campaign_not_active",
+                i,
+                "ignored",
+                event_id,
+                campaign_id=campaign_id,
+                code="campaign_not_active",
                 message=f"Campaign '{campaign_id}' is {campaign.status}: no tracking.",
             )
             continue
         metadata = dict(e.metadata) | ({"test": True} if is_test else {})
         conversion = Conversion(
-            account_id=account.id, id=uuid.uuid4().hex, handle=handle, event_id=event_id,
-            event_type=e.eventType, campaign_id=campaign_id,
-            click_id=click.id if click else None, attributed=click is not None,
+            account_id=account.id,
+            id=uuid.uuid4().hex,
+            handle=handle,
+            event_id=event_id,
+            event_type=e.eventType,
+            campaign_id=campaign_id,
+            click_id=click.id if click else None,
+            attributed=click is not None,
             slug=click.slug if click else None,
-            source=click.source if click else "direct", medium=click.medium if click else "",
+            source=click.source if click else "direct",
+            medium=click.medium if click else "",
             country=click.country if click else "unknown",
             device=click.device if click else "unknown",
             segment=click.segment if click else "default",
-            value_micros=_micros(e.value), currency=e.currency or account.currency,
-            event_metadata=metadata, is_test=is_test, occurred_at=occurred,
-            day=local_day(occurred, tz), created_at=now,
+            value_micros=_micros(e.value),
+            currency=e.currency or account.currency,
+            event_metadata=metadata,
+            is_test=is_test,
+            occurred_at=occurred,
+            day=local_day(occurred, tz),
+            created_at=now,
         )
         to_insert.append((i, conversion))
 
@@ -212,16 +235,24 @@ async def _ingest(
     await apply_rollups(session, [], recorded)
     for i, conv in to_insert:
         if conv.event_id not in inserted:
-            results[i] = ConversionResult(i, "duplicate", conv.event_id,
-                                          campaign_id=conv.campaign_id)
+            results[i] = ConversionResult(
+                i, "duplicate", conv.event_id, campaign_id=conv.campaign_id
+            )
             continue
         event = outbox.emit(
-            session, account.id, handle,
+            session,
+            account.id,
+            handle,
             outbox.CONVERSION_TESTED if is_test else outbox.CONVERSION_CREATED,
             conversion_view(conv),
         )
         results[i] = ConversionResult(
-            i, "created", conv.event_id, conv.id, conv.campaign_id, conv.attributed,
+            i,
+            "created",
+            conv.event_id,
+            conv.id,
+            conv.campaign_id,
+            conv.attributed,
             webhook_event_id=event.id,
         )
     return [r for r in results if r is not None]
@@ -229,24 +260,33 @@ async def _ingest(
 
 def _row_dict(conv: Conversion) -> dict[str, Any]:
     table = Conversion.__table__
-    values = {c.name: getattr(conv, c.key if c.key != "metadata" else "event_metadata")
-              for c in table.columns}
+    values = {
+        c.name: getattr(conv, c.key if c.key != "metadata" else "event_metadata")
+        for c in table.columns
+    }
     values["metadata"] = conv.event_metadata
     return values
 
 
 def conversion_view(conv: Conversion) -> dict[str, Any]:
     return {
-        "conversionId": conv.id, "eventId": conv.event_id, "eventType": conv.event_type,
-        "campaignId": conv.campaign_id, "clickId": conv.click_id,
+        "conversionId": conv.id,
+        "eventId": conv.event_id,
+        "eventType": conv.event_type,
+        "campaignId": conv.campaign_id,
+        "clickId": conv.click_id,
         "value": None if conv.value_micros is None else conv.value_micros / 1_000_000,
-        "currency": conv.currency, "metadata": conv.event_metadata, "test": conv.is_test,
-        "occurredAt": iso(conv.occurred_at), "createdAt": iso(conv.created_at),
+        "currency": conv.currency,
+        "metadata": conv.event_metadata,
+        "test": conv.is_test,
+        "occurredAt": iso(conv.occurred_at),
+        "createdAt": iso(conv.created_at),
     }
 
 
-async def record_conversions(ctx: Context, handle: str,
-                             events: list[ConversionInput | DomainError]) -> list[ConversionResult]:
+async def record_conversions(
+    ctx: Context, handle: str, events: list[ConversionInput | DomainError]
+) -> list[ConversionResult]:
     authorize(ctx.principal, handle, WRITE_CONVERSIONS)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
@@ -256,8 +296,9 @@ async def record_conversions(ctx: Context, handle: str,
     return results
 
 
-async def test_conversion(ctx: Context, handle: str, campaign_id: str,
-                          data: TestConversionInput) -> tuple[ConversionResult, dict[str, Any]]:
+async def test_conversion(
+    ctx: Context, handle: str, campaign_id: str, data: TestConversionInput
+) -> tuple[ConversionResult, dict[str, Any]]:
     """Record a conversion marked ``metadata.test = true`` and emit ``conversion.tested``."""
     authorize(ctx.principal, handle, TEST_CONVERSION)
     async with ctx.sessions() as session:
@@ -265,18 +306,23 @@ async def test_conversion(ctx: Context, handle: str, campaign_id: str,
         campaign = await load_campaign(session, handle, campaign_id)
         event = ConversionInput(
             eventType=data.eventType or campaign.conversion_event_type,
-            eventId=data.eventId or "test_" + uuid.uuid4().hex, campaignId=campaign_id,
-            value=data.value, currency=data.currency, metadata=data.metadata,
+            eventId=data.eventId or "test_" + uuid.uuid4().hex,
+            campaignId=campaign_id,
+            value=data.value,
+            currency=data.currency,
+            metadata=data.metadata,
         )
         (result,) = await _ingest(session, account, handle, [event], is_test=True)
         if result.status == "rejected":
-            raise InvalidInput(result.message or "Invalid test conversion.",
-                               code=result.code or "invalid_request")
+            raise InvalidInput(
+                result.message or "Invalid test conversion.", code=result.code or "invalid_request"
+            )
         await session.commit()
         stored = (
             await session.execute(
-                select(Conversion).where(Conversion.handle == handle,
-                                         Conversion.event_id == result.event_id)
+                select(Conversion).where(
+                    Conversion.handle == handle, Conversion.event_id == result.event_id
+                )
             )
         ).scalar_one()
     _notify(ctx, handle, [result])

@@ -80,9 +80,29 @@ EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 # Paths the gateway serves itself: a handle of that name would shadow them.
 RESERVED_HANDLES = frozenset(
     {
-        "v1", "v2", "v3", "graphql", "app", "mcp", "metrics", "healthz", "readyz",
-        "openapi.json", "openapi", "docs", "static", "api", "admin", "login", "logout",
-        "favicon.ico", "robots.txt", "well-known", ".well-known", "public", "assets",
+        "v1",
+        "v2",
+        "v3",
+        "graphql",
+        "app",
+        "mcp",
+        "metrics",
+        "healthz",
+        "readyz",
+        "openapi.json",
+        "openapi",
+        "docs",
+        "static",
+        "api",
+        "admin",
+        "login",
+        "logout",
+        "favicon.ico",
+        "robots.txt",
+        "well-known",
+        ".well-known",
+        "public",
+        "assets",
     }
 )
 
@@ -97,8 +117,13 @@ DEFAULT_FUNNEL_STAGES: list[dict[str, object]] = [
 
 PAT_SCOPES = frozenset(
     {
-        "analytics.read", "analytics.*", "pages.read", "pages.write", "conversions.write",
-        "campaigns.read", "campaigns.write",
+        "analytics.read",
+        "analytics.*",
+        "pages.read",
+        "pages.write",
+        "conversions.write",
+        "campaigns.read",
+        "campaigns.write",
     }
 )
 

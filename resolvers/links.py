@@ -23,14 +23,17 @@ def validate_destination(url: str) -> str:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError as exc:
-        raise InvalidInput(f"destinationUrl is not a valid URL: {exc}.",
-                           code="invalid_destination_url") from exc
+        raise InvalidInput(
+            f"destinationUrl is not a valid URL: {exc}.", code="invalid_destination_url"
+        ) from exc
     if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInput("destinationUrl must be an absolute http or https URL.",
-                           code="invalid_destination_url")
+        raise InvalidInput(
+            "destinationUrl must be an absolute http or https URL.", code="invalid_destination_url"
+        )
     if any(ch.isspace() for ch in url):
-        raise InvalidInput("destinationUrl must not contain whitespace.",
-                           code="invalid_destination_url")
+        raise InvalidInput(
+            "destinationUrl must not contain whitespace.", code="invalid_destination_url"
+        )
     return url
 
 
@@ -69,8 +72,14 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
         row = (await session.execute(query)).scalar_one_or_none()
         created = row is None
         if row is None:
-            row = Link(account_id=account.id, handle=handle, slug=slug, created_at=now,
-                       destination_url=data.destinationUrl, updated_at=now)
+            row = Link(
+                account_id=account.id,
+                handle=handle,
+                slug=slug,
+                created_at=now,
+                destination_url=data.destinationUrl,
+                updated_at=now,
+            )
             session.add(row)
         row.destination_url = data.destinationUrl
         row.campaign_id = data.campaignId
@@ -89,8 +98,13 @@ async def get_link(ctx: Context, handle: str, slug: str) -> Link:
         return await load_link(session, handle, slug)
 
 
-async def list_links(ctx: Context, handle: str, campaign_id: str | None = None,
-                     first: int | None = None, after: str | None = None) -> Page[Link]:
+async def list_links(
+    ctx: Context,
+    handle: str,
+    campaign_id: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[Link]:
     """Ordered by slug, keyset-paginated; optionally only one campaign's links."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
     size = page_size(first)
@@ -116,12 +130,8 @@ async def delete_link(ctx: Context, handle: str, slug: str) -> None:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        result = await session.execute(
-            delete(Link).where(Link.handle == handle, Link.slug == slug)
-        )
+        result = await session.execute(delete(Link).where(Link.handle == handle, Link.slug == slug))
         if result.rowcount == 0:
             raise link_not_found(slug)
         await session.commit()
     _invalidate(ctx, handle, slug)
-
-

@@ -28,14 +28,21 @@ def validate_scopes(scopes: list[str]) -> list[str]:
         raise InvalidInput("A token needs at least one scope.")
     unknown = sorted(set(scopes) - PAT_SCOPES)
     if unknown:
-        raise InvalidInput(f"Unknown scope(s): {', '.join(unknown)}. "
-                           f"Known: {', '.join(sorted(PAT_SCOPES))}.")
+        raise InvalidInput(
+            f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(PAT_SCOPES))}."
+        )
     return sorted(set(scopes))
 
 
-async def issue_pat(ctx: Context, handle: str, scopes: list[str], *,
-                    expires_in: int | None = None, name: str | None = None,
-                    check_access: bool = True) -> IssuedToken:
+async def issue_pat(
+    ctx: Context,
+    handle: str,
+    scopes: list[str],
+    *,
+    expires_in: int | None = None,
+    name: str | None = None,
+    check_access: bool = True,
+) -> IssuedToken:
     """Create a PAT bound to ``handle``. The CLI (an operator) skips the access check."""
     if check_access:
         authorize(ctx.principal, handle, ADMIN)
@@ -47,8 +54,14 @@ async def issue_pat(ctx: Context, handle: str, scopes: list[str], *,
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
         row = AccessToken(
-            id="tok_" + secrets.token_hex(8), account_id=account.id, handle=handle, name=name,
-            prefix=prefix, token_hash=hash_token(token), scopes=scopes, created_at=now,
+            id="tok_" + secrets.token_hex(8),
+            account_id=account.id,
+            handle=handle,
+            name=name,
+            prefix=prefix,
+            token_hash=hash_token(token),
+            scopes=scopes,
+            created_at=now,
             expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
         )
         session.add(row)
@@ -61,7 +74,8 @@ async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         rows = await session.execute(
-            select(AccessToken).where(AccessToken.handle == handle)
+            select(AccessToken)
+            .where(AccessToken.handle == handle)
             .order_by(AccessToken.created_at.desc())
         )
         return list(rows.scalars().all())
@@ -70,9 +84,11 @@ async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:
 async def revoke_pat(ctx: Context, handle: str, token_id: str) -> AccessToken:
     authorize(ctx.principal, handle, ADMIN)
     async with ctx.sessions() as session:
-        row = (await session.execute(
-            select(AccessToken).where(AccessToken.handle == handle, AccessToken.id == token_id)
-        )).scalar_one_or_none()
+        row = (
+            await session.execute(
+                select(AccessToken).where(AccessToken.handle == handle, AccessToken.id == token_id)
+            )
+        ).scalar_one_or_none()
         if row is None:
             raise NotFound(f"Token '{token_id}' not found.", code="token_not_found")
         if row.revoked_at is None:
@@ -81,15 +97,21 @@ async def revoke_pat(ctx: Context, handle: str, token_id: str) -> AccessToken:
         return row
 
 
-async def issue_jwt(ctx: Context, handle: str, role: Role, ttl_seconds: int,
-                    subject: str | None = None) -> str:
+async def issue_jwt(
+    ctx: Context, handle: str, role: Role, ttl_seconds: int, subject: str | None = None
+) -> str:
     """Operator-side JWT for ``handle`` (the handle must exist)."""
     if ttl_seconds <= 0:
         raise InvalidInput("ttl must be a positive number of seconds.")
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-    return mint_jwt(ctx.settings.jwt_secret, subject or f"cli:{handle}", {handle: role.value},
-                    ttl_seconds, ctx.settings.jwt_algorithm)
+    return mint_jwt(
+        ctx.settings.jwt_secret,
+        subject or f"cli:{handle}",
+        {handle: role.value},
+        ttl_seconds,
+        ctx.settings.jwt_algorithm,
+    )
 
 
 def token_expired(row: AccessToken, now: datetime | None = None) -> bool:

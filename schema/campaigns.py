@@ -30,12 +30,20 @@ Ctx = Info[Context, None]
 @strawberry.type
 class CampaignQuery:
     @strawberry.field(description="Campaigns of a handle, newest first (Relay connection).")
-    async def campaigns(self, info: Ctx, handle: str, status: CampaignStatus | None = None,
-                        first: int | None = None, after: str | None = None) -> CampaignConnection:
+    async def campaigns(
+        self,
+        info: Ctx,
+        handle: str,
+        status: CampaignStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> CampaignConnection:
         page = await campaigns.list_campaigns(info.context, handle, status, first, after)
         return CampaignConnection(
-            edges=[CampaignEdge(cursor=c, node=Campaign.from_row(r))
-                   for r, c in zip(page.items, page.cursors, strict=True)],
+            edges=[
+                CampaignEdge(cursor=c, node=Campaign.from_row(r))
+                for r, c in zip(page.items, page.cursors, strict=True)
+            ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
             total_count=page.total,
         )
@@ -47,15 +55,24 @@ class CampaignQuery:
     @strawberry.field(description="Readiness checks of a campaign.")
     async def campaign_health(self, info: Ctx, handle: str, campaign_id: str) -> CampaignHealth:
         return CampaignHealth.from_report(
-            await health.campaign_health(info.context, handle, campaign_id))
+            await health.campaign_health(info.context, handle, campaign_id)
+        )
 
     @strawberry.field(description="Links of a handle ordered by slug (Relay connection).")
-    async def links(self, info: Ctx, handle: str, campaign_id: str | None = None,
-                    first: int | None = None, after: str | None = None) -> LinkConnection:
+    async def links(
+        self,
+        info: Ctx,
+        handle: str,
+        campaign_id: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> LinkConnection:
         page = await links.list_links(info.context, handle, campaign_id, first, after)
         return LinkConnection(
-            edges=[LinkEdge(cursor=c, node=Link.from_row(r))
-                   for r, c in zip(page.items, page.cursors, strict=True)],
+            edges=[
+                LinkEdge(cursor=c, node=Link.from_row(r))
+                for r, c in zip(page.items, page.cursors, strict=True)
+            ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
             total_count=page.total,
         )
@@ -69,10 +86,15 @@ def _conversion(view: dict[str, object]) -> ConversionType:
     from datetime import datetime
 
     return ConversionType(
-        conversion_id=str(view["conversionId"]), event_id=str(view["eventId"]),
-        event_type=str(view["eventType"]), campaign_id=view["campaignId"],  # type: ignore[arg-type]
-        click_id=view["clickId"], value=view["value"], currency=view["currency"],  # type: ignore[arg-type]
-        metadata=view["metadata"], test=bool(view["test"]),
+        conversion_id=str(view["conversionId"]),
+        event_id=str(view["eventId"]),
+        event_type=str(view["eventType"]),
+        campaign_id=view["campaignId"],  # type: ignore[arg-type]
+        click_id=view["clickId"],
+        value=view["value"],
+        currency=view["currency"],  # type: ignore[arg-type]
+        metadata=view["metadata"],
+        test=bool(view["test"]),
         occurred_at=datetime.fromisoformat(str(view["occurredAt"]).replace("Z", "+00:00")),
     )
 
@@ -80,15 +102,18 @@ def _conversion(view: dict[str, object]) -> ConversionType:
 @strawberry.type
 class CampaignMutation:
     @strawberry.mutation(description="Create a campaign; returns it with quick-start steps.")
-    async def create_campaign(self, info: Ctx, handle: str,
-                              input: CreateCampaignInput) -> CreateCampaignPayload:
+    async def create_campaign(
+        self, info: Ctx, handle: str, input: CreateCampaignInput
+    ) -> CreateCampaignPayload:
         row = await campaigns.create_campaign(info.context, handle, input.to_model())
-        return CreateCampaignPayload(campaign=Campaign.from_row(row),
-                                     quick_start=campaigns.quick_start())
+        return CreateCampaignPayload(
+            campaign=Campaign.from_row(row), quick_start=campaigns.quick_start()
+        )
 
     @strawberry.mutation(description="Move a campaign through DRAFT→ACTIVE⇄PAUSED.")
-    async def set_campaign_status(self, info: Ctx, handle: str, campaign_id: str,
-                                  status: CampaignStatus) -> Campaign:
+    async def set_campaign_status(
+        self, info: Ctx, handle: str, campaign_id: str, status: CampaignStatus
+    ) -> Campaign:
         row = await campaigns.set_campaign_status(info.context, handle, campaign_id, status)
         return Campaign.from_row(row)
 
@@ -103,21 +128,33 @@ class CampaignMutation:
         return True
 
     @strawberry.mutation(description="Post a test conversion (metadata.test = true).")
-    async def test_conversion(self, info: Ctx, handle: str, campaign_id: str,
-                              input: TestConversionInput | None = None) -> TestConversionPayload:
+    async def test_conversion(
+        self, info: Ctx, handle: str, campaign_id: str, input: TestConversionInput | None = None
+    ) -> TestConversionPayload:
         model = input.to_model() if input else TestConversionInput().to_model()
         result, view = await conversions.test_conversion(info.context, handle, campaign_id, model)
-        return TestConversionPayload(status=result.status, conversion=_conversion(view),
-                                     webhook_event_id=result.webhook_event_id)
+        return TestConversionPayload(
+            status=result.status,
+            conversion=_conversion(view),
+            webhook_event_id=result.webhook_event_id,
+        )
 
     @strawberry.mutation(description="Record up to 1,000 conversion events; one result each.")
-    async def record_conversions(self, info: Ctx, handle: str,
-                                 events: list[ConversionInput]) -> list[ConversionResult]:
+    async def record_conversions(
+        self, info: Ctx, handle: str, events: list[ConversionInput]
+    ) -> list[ConversionResult]:
         parsed = conversions.parse_events([e.to_raw() for e in events])
         results = await conversions.record_conversions(info.context, handle, parsed)
         return [
-            ConversionResult(index=r.index, status=r.status, event_id=r.event_id,
-                             conversion_id=r.conversion_id, campaign_id=r.campaign_id,
-                             attributed=r.attributed, code=r.code, message=r.message)
+            ConversionResult(
+                index=r.index,
+                status=r.status,
+                event_id=r.event_id,
+                conversion_id=r.conversion_id,
+                campaign_id=r.campaign_id,
+                attributed=r.attributed,
+                code=r.code,
+                message=r.message,
+            )
             for r in results
         ]

@@ -24,11 +24,17 @@ class DomainErrorExtension(MaskErrors):
         for error in errors:
             original = error.original_error
             if isinstance(original, DomainError):
-                out.append(GraphQLError(
-                    original.message, nodes=error.nodes, source=error.source,
-                    positions=error.positions, path=error.path, original_error=original,
-                    extensions={"code": original.code, "status": original.status},
-                ))
+                out.append(
+                    GraphQLError(
+                        original.message,
+                        nodes=error.nodes,
+                        source=error.source,
+                        positions=error.positions,
+                        path=error.path,
+                        original_error=original,
+                        extensions={"code": original.code, "status": original.status},
+                    )
+                )
             elif original is not None and not isinstance(original, GraphQLError):
                 log.error("unexpected GraphQL error", exc_info=original)
                 masked = self.anonymise_error(error)
@@ -36,7 +42,9 @@ class DomainErrorExtension(MaskErrors):
                 out.append(masked)
             else:
                 if error.extensions is None or "code" not in error.extensions:
-                    error.extensions = {**(error.extensions or {}),
-                                        "code": "graphql_validation_failed"}
+                    error.extensions = {
+                        **(error.extensions or {}),
+                        "code": "graphql_validation_failed",
+                    }
                 out.append(error)
         return out

@@ -30,14 +30,18 @@ def _present(obj: object) -> dict[str, object]:
 class CreateCampaignInput:
     goal_type: GoalType = strawberry.field(description="Goal; sets defaults.")
     campaign_id: str | None = strawberry.field(
-        default=None, description="Id matching ^[a-z0-9][a-z0-9_-]{2,63}$; cmp_<hex> if omitted.")
+        default=None, description="Id matching ^[a-z0-9][a-z0-9_-]{2,63}$; cmp_<hex> if omitted."
+    )
     name: str | None = strawberry.field(default=None, description="Display name.")
     status: CampaignStatus | None = strawberry.field(
-        default=None, description="DRAFT (default) or ACTIVE.")
+        default=None, description="DRAFT (default) or ACTIVE."
+    )
     tracking_preset: str | None = strawberry.field(
-        default=None, description="Overrides the goal type's default preset.")
+        default=None, description="Overrides the goal type's default preset."
+    )
     conversion_event_type: str | None = strawberry.field(
-        default=None, description="Overrides the goal type's default conversion event type.")
+        default=None, description="Overrides the goal type's default conversion event type."
+    )
     primary_slug: str | None = strawberry.field(default=None, description="Main link's slug.")
 
     def to_model(self) -> inputs.CampaignCreate:
@@ -48,7 +52,8 @@ class CreateCampaignInput:
 class TrackingPolicyInput:
     mode: TrackingMode | None = strawberry.field(default=None, description="DIRECT.")
     append_context_param: bool | None = strawberry.field(
-        default=None, description="Append fg_click=<click id> to the destination.")
+        default=None, description="Append fg_click=<click id> to the destination."
+    )
 
 
 @strawberry.input(description="Fields of a link (the REST PUT body).")
@@ -56,7 +61,8 @@ class LinkInput:
     destination_url: str = strawberry.field(description="http or https URL.")
     campaign_id: str | None = strawberry.field(default=None, description="Campaign to feed.")
     tracking_policy: TrackingPolicyInput | None = strawberry.field(
-        default=None, description="Tracking behaviour.")
+        default=None, description="Tracking behaviour."
+    )
 
     def to_model(self) -> inputs.LinkUpsert:
         return parse(inputs.LinkUpsert, _present(self))
@@ -66,17 +72,22 @@ class LinkInput:
 class ConversionInput:
     event_type: str = strawberry.field(description="Event type, e.g. purchase or add_to_cart.")
     event_id: str | None = strawberry.field(
-        default=None, description="Idempotency key: a repeat is acknowledged, never re-counted.")
+        default=None, description="Idempotency key: a repeat is acknowledged, never re-counted."
+    )
     click_id: str | None = strawberry.field(
-        default=None, description="The fg_click value of the click that led here.")
+        default=None, description="The fg_click value of the click that led here."
+    )
     campaign_id: str | None = strawberry.field(
-        default=None, description="Campaign, when there is no click id.")
+        default=None, description="Campaign, when there is no click id."
+    )
     value: float | None = strawberry.field(default=None, description="Monetary value.")
     currency: str | None = strawberry.field(default=None, description="ISO 4217 code.")
     metadata: strawberry.scalars.JSON | None = strawberry.field(
-        default=None, description="Free-form metadata (size-capped).")
+        default=None, description="Free-form metadata (size-capped)."
+    )
     occurred_at: datetime | None = strawberry.field(
-        default=None, description="When it happened; defaults to now.")
+        default=None, description="When it happened; defaults to now."
+    )
 
     def to_raw(self) -> dict[str, object]:
         raw = _present(self)
@@ -91,10 +102,9 @@ class TestConversionInput:
     value: float | None = strawberry.field(default=None, description="Monetary value.")
     currency: str | None = strawberry.field(default=None, description="ISO 4217 code.")
     metadata: strawberry.scalars.JSON | None = strawberry.field(
-        default=None, description="Free-form metadata; test=true is added.")
+        default=None, description="Free-form metadata; test=true is added."
+    )
     event_id: str | None = strawberry.field(default=None, description="Idempotency key.")
 
     def to_model(self) -> inputs.TestConversionInput:
         return parse(inputs.TestConversionInput, _present(self))
-
-

@@ -12,10 +12,16 @@ from resolvers import domain
 from resolvers.domain import as_utc
 from resolvers.health import HealthReport as HealthReportData
 
-GoalType = strawberry.enum(domain.GoalType, description="What a campaign is trying to achieve; "
-                           "sets the default tracking preset and conversion event type.")
-CampaignStatus = strawberry.enum(domain.CampaignStatus, description="Campaign lifecycle state: "
-                                 "DRAFT (not tracking), ACTIVE (tracking), PAUSED (no new tracking).")
+GoalType = strawberry.enum(
+    domain.GoalType,
+    description="What a campaign is trying to achieve; "
+    "sets the default tracking preset and conversion event type.",
+)
+CampaignStatus = strawberry.enum(
+    domain.CampaignStatus,
+    description="Campaign lifecycle state: "
+    "DRAFT (not tracking), ACTIVE (tracking), PAUSED (no new tracking).",
+)
 Readiness = strawberry.enum(domain.Readiness, description="READY when no health check FAILs.")
 CheckStatus = strawberry.enum(domain.CheckStatus, description="Outcome of one health check.")
 TrackingMode = strawberry.enum(domain.TrackingMode, description="How a link redirects.")
@@ -26,7 +32,8 @@ Role = strawberry.enum(domain.Role, description="Role of a principal on a handle
 class TrackingPolicy:
     mode: TrackingMode = strawberry.field(description="Redirect mode (DIRECT).")
     append_context_param: bool = strawberry.field(
-        description="Append the click context id as `fg_click` to the destination URL.")
+        description="Append the click context id as `fg_click` to the destination URL."
+    )
 
 
 @strawberry.type(description="A campaign groups links and conversion events under one goal.")
@@ -37,22 +44,29 @@ class Campaign:
     goal_type: GoalType = strawberry.field(description="Goal of the campaign.")
     tracking_preset: str = strawberry.field(description="Tracking preset, e.g. ga4_purchase.")
     conversion_event_type: str = strawberry.field(
-        description="Event type that counts as the final conversion, e.g. purchase.")
+        description="Event type that counts as the final conversion, e.g. purchase."
+    )
     status: CampaignStatus = strawberry.field(description="Lifecycle state.")
     primary_slug: str | None = strawberry.field(description="Slug of the campaign's main link.")
     details_page_slug: str | None = strawberry.field(
-        description="Slug of the published site-structure details page, if any.")
+        description="Slug of the published site-structure details page, if any."
+    )
     created_at: datetime = strawberry.field(description="Creation time (UTC).")
     updated_at: datetime = strawberry.field(description="Last change (UTC).")
 
     @classmethod
     def from_row(cls, row: CampaignRow) -> Campaign:
         return cls(
-            campaign_id=row.campaign_id, handle=row.handle, name=row.name,
-            goal_type=domain.GoalType(row.goal_type), tracking_preset=row.tracking_preset,
+            campaign_id=row.campaign_id,
+            handle=row.handle,
+            name=row.name,
+            goal_type=domain.GoalType(row.goal_type),
+            tracking_preset=row.tracking_preset,
             conversion_event_type=row.conversion_event_type,
-            status=domain.CampaignStatus(row.status), primary_slug=row.primary_slug,
-            details_page_slug=row.details_page_slug, created_at=as_utc(row.created_at),
+            status=domain.CampaignStatus(row.status),
+            primary_slug=row.primary_slug,
+            details_page_slug=row.details_page_slug,
+            created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
         )
 
@@ -71,12 +85,17 @@ class Link:
     @classmethod
     def from_row(cls, row: LinkRow) -> Link:
         return cls(
-            slug=row.slug, handle=row.handle, destination_url=row.destination_url,
+            slug=row.slug,
+            handle=row.handle,
+            destination_url=row.destination_url,
             campaign_id=row.campaign_id,
-            tracking_policy=TrackingPolicy(mode=domain.TrackingMode(row.tracking_mode),
-                                           append_context_param=row.append_context_param),
+            tracking_policy=TrackingPolicy(
+                mode=domain.TrackingMode(row.tracking_mode),
+                append_context_param=row.append_context_param,
+            ),
             short_path=f"/{row.handle}/{row.slug}",
-            created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+            created_at=as_utc(row.created_at),
+            updated_at=as_utc(row.updated_at),
         )
 
 
@@ -96,9 +115,11 @@ class CampaignHealth:
     @classmethod
     def from_report(cls, report: HealthReportData) -> CampaignHealth:
         return cls(
-            campaign_id=report.campaign_id, readiness=report.readiness,
-            checks=[HealthCheck(name=c.name, status=c.status, detail=c.detail)
-                    for c in report.checks],
+            campaign_id=report.campaign_id,
+            readiness=report.readiness,
+            checks=[
+                HealthCheck(name=c.name, status=c.status, detail=c.detail) for c in report.checks
+            ],
         )
 
 
@@ -159,7 +180,8 @@ class TestConversionPayload:
     status: str = strawberry.field(description="created or duplicate.")
     conversion: Conversion = strawberry.field(description="The stored test conversion.")
     webhook_event_id: str | None = strawberry.field(
-        description="Id of the conversion.tested outbox event written with it.")
+        description="Id of the conversion.tested outbox event written with it."
+    )
 
 
 @strawberry.type(description="Outcome of one event of a recordConversions batch.")

@@ -27,8 +27,9 @@ from resolvers.auth import mint_jwt
 from resolvers.context import Context
 from resolvers.tokens import issue_pat
 
-PG_ADMIN_DSN = os.environ.get("FUNNELGATE_TEST_POSTGRES_DSN",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_DSN = os.environ.get(
+    "FUNNELGATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REQUIRE_PG = os.environ.get("FUNNELGATE_REQUIRE_POSTGRES") == "1"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ACCOUNT_ID = "000000000000000000001234"
@@ -79,8 +80,12 @@ def backend(database_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, jwt_secret=JWT_SECRET,
-                    storage_url=str(tmp_path / "objects"), webhook_allow_private=True)
+    return Settings(
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        storage_url=str(tmp_path / "objects"),
+        webhook_allow_private=True,
+    )
 
 
 @dataclass
@@ -131,18 +136,20 @@ async def tenant(ctx: Context) -> Tenant:
 @pytest.fixture
 def make_pat(ctx: Context) -> Callable[..., Any]:
     async def _make(handle: str, *scopes: str, expires_in: int | None = None) -> str:
-        issued = await issue_pat(ctx, handle, list(scopes), expires_in=expires_in,
-                                 check_access=False)
+        issued = await issue_pat(
+            ctx, handle, list(scopes), expires_in=expires_in, check_access=False
+        )
         return issued.token
 
     return _make
 
 
-async def gql(client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None,
-              **variables: Any) -> dict[str, Any]:
+async def gql(
+    client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> dict[str, Any]:
     """POST a GraphQL operation and return the decoded body."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables},
-                                 headers=headers or {})
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers or {}
+    )
     assert response.status_code == 200, response.text
     return response.json()
-

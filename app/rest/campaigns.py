@@ -25,8 +25,11 @@ async def create_campaign(request: Request) -> Response:
 async def list_campaigns(request: Request) -> Response:
     ctx = await request_context(request)
     page = await campaigns.list_campaigns(
-        ctx, request.path_params["handle"], status=enum_param(request, "status", CampaignStatus),
-        first=int_param(request, "limit"), after=request.query_params.get("cursor") or None,
+        ctx,
+        request.path_params["handle"],
+        status=enum_param(request, "status", CampaignStatus),
+        first=int_param(request, "limit"),
+        after=request.query_params.get("cursor") or None,
     )
     return ORJSONResponse(page_json(page, "campaigns", campaign_json))
 
@@ -60,9 +63,13 @@ async def test_conversion(request: Request) -> Response:
     data = parse(TestConversionInput, await json_body(request) if raw.strip() else {})
     result, view = await conversions.test_conversion(ctx, p["handle"], p["campaign_id"], data)
     return ORJSONResponse(
-        {"status": result.status, "conversion": view,
-         "webhookEvent": {"id": result.webhook_event_id, "type": "conversion.tested"}
-         if result.webhook_event_id else None},
+        {
+            "status": result.status,
+            "conversion": view,
+            "webhookEvent": {"id": result.webhook_event_id, "type": "conversion.tested"}
+            if result.webhook_event_id
+            else None,
+        },
         status_code=201 if result.status == "created" else 200,
     )
 
@@ -72,8 +79,10 @@ ROUTES = [
     Route("/v2/handles/{handle}/campaigns", list_campaigns, methods=["GET"]),
     Route("/v2/handles/{handle}/campaigns/{campaign_id}", get_campaign, methods=["GET"]),
     Route("/v2/handles/{handle}/campaigns/{campaign_id}", update_campaign, methods=["PATCH"]),
-    Route("/v2/handles/{handle}/campaigns/{campaign_id}/health", campaign_health,
-          methods=["GET"]),
-    Route("/v2/handles/{handle}/campaigns/{campaign_id}/test-conversion", test_conversion,
-          methods=["POST"]),
+    Route("/v2/handles/{handle}/campaigns/{campaign_id}/health", campaign_health, methods=["GET"]),
+    Route(
+        "/v2/handles/{handle}/campaigns/{campaign_id}/test-conversion",
+        test_conversion,
+        methods=["POST"],
+    ),
 ]

@@ -30,8 +30,10 @@ async def post_conversions(request: Request) -> Response:
             raise DomainError(result.message or "Invalid event.", code=result.code)
         status = 201 if result.status == "created" else 200
         return ORJSONResponse(result.as_dict(), status_code=status)
-    counts = {s: sum(r.status == s for r in results)
-              for s in ("created", "duplicate", "ignored", "rejected")}
+    counts = {
+        s: sum(r.status == s for r in results)
+        for s in ("created", "duplicate", "ignored", "rejected")
+    }
     return ORJSONResponse({"results": [r.as_dict() for r in results], **counts})
 
 

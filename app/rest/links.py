@@ -29,9 +29,11 @@ async def get_link(request: Request) -> Response:
 async def list_links(request: Request) -> Response:
     ctx = await request_context(request)
     page = await links.list_links(
-        ctx, request.path_params["handle"],
+        ctx,
+        request.path_params["handle"],
         campaign_id=request.query_params.get("campaignId") or None,
-        first=int_param(request, "limit"), after=request.query_params.get("cursor") or None,
+        first=int_param(request, "limit"),
+        after=request.query_params.get("cursor") or None,
     )
     return ORJSONResponse(page_json(page, "links", link_json))
 

@@ -22,8 +22,9 @@ class TokenCreate(_Input):
 async def create_token(request: Request) -> Response:
     ctx = await request_context(request)
     data = parse(TokenCreate, await json_body(request))
-    issued = await tokens.issue_pat(ctx, request.path_params["handle"], data.scopes,
-                                    expires_in=data.expiresIn, name=data.name)
+    issued = await tokens.issue_pat(
+        ctx, request.path_params["handle"], data.scopes, expires_in=data.expiresIn, name=data.name
+    )
     return ORJSONResponse({"token": issued.token, **token_json(issued.row)}, status_code=201)
 
 

@@ -12,43 +12,64 @@ from resolvers.pagination import Page
 
 def campaign_json(c: Campaign) -> dict[str, Any]:
     return {
-        "campaignId": c.campaign_id, "handle": c.handle, "name": c.name,
-        "goalType": c.goal_type, "trackingPreset": c.tracking_preset,
-        "conversionEventType": c.conversion_event_type, "status": c.status,
-        "primarySlug": c.primary_slug, "detailsPageSlug": c.details_page_slug,
-        "createdAt": iso(c.created_at), "updatedAt": iso(c.updated_at),
+        "campaignId": c.campaign_id,
+        "handle": c.handle,
+        "name": c.name,
+        "goalType": c.goal_type,
+        "trackingPreset": c.tracking_preset,
+        "conversionEventType": c.conversion_event_type,
+        "status": c.status,
+        "primarySlug": c.primary_slug,
+        "detailsPageSlug": c.details_page_slug,
+        "createdAt": iso(c.created_at),
+        "updatedAt": iso(c.updated_at),
     }
 
 
 def link_json(link: Link) -> dict[str, Any]:
     return {
-        "slug": link.slug, "handle": link.handle, "destinationUrl": link.destination_url,
+        "slug": link.slug,
+        "handle": link.handle,
+        "destinationUrl": link.destination_url,
         "campaignId": link.campaign_id,
-        "trackingPolicy": {"mode": link.tracking_mode,
-                           "appendContextParam": link.append_context_param},
+        "trackingPolicy": {
+            "mode": link.tracking_mode,
+            "appendContextParam": link.append_context_param,
+        },
         "shortPath": f"/{link.handle}/{link.slug}",
-        "createdAt": iso(link.created_at), "updatedAt": iso(link.updated_at),
+        "createdAt": iso(link.created_at),
+        "updatedAt": iso(link.updated_at),
     }
 
 
 def health_json(report: HealthReport) -> dict[str, Any]:
     return {
         "campaignId": report.campaign_id,
-        "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail}
-                   for c in report.checks],
+        "checks": [
+            {"name": c.name, "status": c.status.value, "detail": c.detail} for c in report.checks
+        ],
         "readiness": report.readiness.value,
     }
 
 
 def token_json(row: AccessToken) -> dict[str, Any]:
     return {
-        "id": row.id, "name": row.name, "prefix": row.prefix, "handle": row.handle,
-        "scopes": list(row.scopes), "createdAt": iso(row.created_at),
-        "lastUsedAt": iso(row.last_used_at), "expiresAt": iso(row.expires_at),
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "handle": row.handle,
+        "scopes": list(row.scopes),
+        "createdAt": iso(row.created_at),
+        "lastUsedAt": iso(row.last_used_at),
+        "expiresAt": iso(row.expires_at),
         "revokedAt": iso(row.revoked_at),
     }
 
 
 def page_json(page: Page[Any], key: str, render: Any) -> dict[str, Any]:
-    return {key: [render(item) for item in page.items], "nextCursor": page.next_cursor,
-            "hasMore": page.has_next, "total": page.total}
+    return {
+        key: [render(item) for item in page.items],
+        "nextCursor": page.next_cursor,
+        "hasMore": page.has_next,
+        "total": page.total,
+    }
