@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette_compress import CompressMiddleware
 
-from app import probes
+from app import probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.rest import campaigns, conversions, links, tokens
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *links.ROUTES,
         *conversions.ROUTES,
         *tokens.ROUTES,
+        # Last: the short-link catch-all must not shadow any API route.
+        *redirect.ROUTES,
     ]
     app = Starlette(
         routes=routes,

@@ -19,12 +19,27 @@ class Services:
     link_cache: Any = None
     ingest: Any = None
     change_hub: Any = None
+    rules_cache: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        from resolvers.ingest import ClickWriter
+        from resolvers.redirects import link_loader
+        from resolvers.ttlcache import TTLCache
+
         engine = make_engine(settings.database_url)
-        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+        sessions = make_session_factory(engine)
+        services = cls(settings=settings, engine=engine, sessions=sessions)
+        services.link_cache = _KeyedInvalidation(
+            TTLCache(link_loader(sessions), ttl=settings.link_cache_ttl_s)
+        )
+        services.rules_cache = TTLCache(_rules_loader(sessions), ttl=settings.link_cache_ttl_s)
+        services.ingest = ClickWriter(
+            sessions, batch_max=settings.ingest_batch_max,
+            linger_ms=settings.ingest_batch_wait_ms, queue_max=settings.ingest_queue_max,
+        )
+        return services
 
     async def start(self) -> None:
         for part in (self.ingest,):
@@ -36,3 +51,31 @@ class Services:
             if part is not None and hasattr(part, "stop"):
                 await part.stop()
         await self.engine.dispose()
+
+
+class _KeyedInvalidation:
+    """Adapts TTLCache to the ``invalidate(handle, slug)`` call resolvers make."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+
+    async def get(self, key: tuple[str, str]) -> Any:
+        return await self._cache.get(key)
+
+    def invalidate(self, handle: str, slug: str) -> None:
+        self._cache.invalidate((handle, slug))
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+def _rules_loader(sessions: async_sessionmaker[AsyncSession]) -> Any:
+    async def load(handle: str) -> list[Any]:
+        try:
+            from resolvers.personalization import load_rule_specs
+        except ImportError:  # personalization not installed in this build
+            return []
+        async with sessions() as session:
+            return await load_rule_specs(session, handle)
+
+    return load

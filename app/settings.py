@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=4000, ge=10)
 
     ingest_batch_max: int = Field(default=500, ge=1)
-    ingest_batch_wait_ms: float = Field(default=2.0, ge=0)
+    ingest_batch_wait_ms: float = Field(default=0.0, ge=0)
     ingest_queue_max: int = Field(default=20000, ge=1)
     link_cache_ttl_s: float = Field(default=0.5, ge=0)
 

@@ -1,0 +1,43 @@
+"""``GET|HEAD /{handle}/{slug}``: the short-link redirect."""
+
+from __future__ import annotations
+
+from html import escape
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from resolvers.redirects import Visit, follow_link
+
+_NOT_FOUND = """<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title>
+</head><body><h1>Link not found</h1><p>There is no short link at <code>/{path}</code>.</p>
+</body></html>"""
+
+
+def _client_ip(request: Request) -> str:
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else ""
+
+
+async def redirect(request: Request) -> Response:
+    services = request.app.state.services
+    handle, slug = request.path_params["handle"], request.path_params["slug"]
+    visit = Visit(
+        method=request.method,
+        user_agent=request.headers.get("user-agent", ""),
+        referrer=request.headers.get("referer"),
+        ip=_client_ip(request),
+        country_header=request.headers.get(services.settings.country_header),
+        query=list(request.query_params.multi_items()),
+    )
+    result = await follow_link(services, handle, slug, visit)
+    if result is None:
+        return HTMLResponse(_NOT_FOUND.format(path=escape(f"{handle}/{slug}")), status_code=404)
+    return RedirectResponse(result.location, status_code=302,
+                            headers={"Cache-Control": "no-store, max-age=0"})
+
+
+ROUTES = [Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])]

@@ -1,0 +1,84 @@
+"""Date ranges in seed 000's syntax, resolved to inclusive local days of an account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from resolvers.errors import InvalidInput
+
+NAMED_RANGES = (
+    "today", "yesterday", "last_7_days", "last_30_days", "this_week", "last_week",
+    "this_month", "last_month", "this_year",
+)
+MAX_RANGE_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class DayRange:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _named(name: str, today: date) -> DayRange:
+    if name == "today":
+        return DayRange(today, today)
+    if name == "yesterday":
+        y = today - timedelta(days=1)
+        return DayRange(y, y)
+    if name == "last_7_days":
+        return DayRange(today - timedelta(days=6), today)
+    if name == "last_30_days":
+        return DayRange(today - timedelta(days=29), today)
+    if name == "this_week":
+        return DayRange(today - timedelta(days=today.weekday()), today)
+    if name == "last_week":
+        monday = today - timedelta(days=today.weekday() + 7)
+        return DayRange(monday, monday + timedelta(days=6))
+    if name == "this_month":
+        return DayRange(_month_start(today), today)
+    if name == "last_month":
+        last_of_previous = _month_start(today) - timedelta(days=1)
+        return DayRange(_month_start(last_of_previous), last_of_previous)
+    if name == "this_year":
+        return DayRange(today.replace(month=1, day=1), today)
+    raise AssertionError(name)
+
+
+def _parse_day(text: str) -> date:
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(text)
+    return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+
+
+def parse_date_range(value: str, timezone: str, now: datetime | None = None,
+                     param: str = "date_range") -> DayRange:
+    """``YYYYMMDD,YYYYMMDD`` (inclusive) or a named range, relative to today in ``timezone``."""
+    text = value.strip().lower()
+    if text in NAMED_RANGES:
+        moment = now or datetime.now(ZoneInfo("UTC"))
+        return _named(text, moment.astimezone(ZoneInfo(timezone)).date())
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise InvalidInput(
+            f"Invalid parameter: {param} must be YYYYMMDD,YYYYMMDD or one of "
+            f"{', '.join(NAMED_RANGES)}."
+        )
+    try:
+        start, end = _parse_day(parts[0].strip()), _parse_day(parts[1].strip())
+    except ValueError as exc:
+        raise InvalidInput(f"Invalid parameter: {param} has an invalid date '{value}'.") from exc
+    if start > end:
+        raise InvalidInput(f"Invalid parameter: {param} starts after it ends.")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput(f"Invalid parameter: {param} spans more than {MAX_RANGE_DAYS} days.")
+    return DayRange(start, end)

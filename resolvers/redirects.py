@@ -1,0 +1,147 @@
+"""Following a short link: resolve it (cached), personalise it, record the click."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.rollups import local_day
+from db.tables import Account, Campaign, Click, Handle, Link
+from resolvers.domain import CampaignStatus, utcnow
+from resolvers.errors import Overloaded
+from resolvers.traffic import (
+    classify_user_agent,
+    normalise_country,
+    traffic_source,
+    visitor_id,
+)
+
+CLICK_PARAM = "fg_click"
+log = logging.getLogger("funnelgate.redirect")
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    account_id: str
+    timezone: ZoneInfo
+    handle: str
+    slug: str
+    destination_url: str
+    campaign_id: str | None
+    campaign_status: str | None
+    append_context_param: bool
+
+    @property
+    def tracking(self) -> bool:
+        return self.campaign_status == CampaignStatus.ACTIVE.value
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the HTTP layer knows about one request to a short link."""
+
+    method: str
+    user_agent: str
+    referrer: str | None
+    ip: str
+    country_header: str | None
+    query: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Redirect:
+    location: str
+    click_id: str | None
+
+
+def link_loader(sessions: async_sessionmaker[AsyncSession]):
+    async def load(key: tuple[str, str]) -> LinkTarget | None:
+        handle, slug = key
+        async with sessions() as session:
+            row = (await session.execute(
+                select(Link, Campaign.status, Account.timezone)
+                .join(Handle, Handle.name == Link.handle)
+                .join(Account, Account.id == Handle.account_id)
+                .outerjoin(Campaign, (Campaign.handle == Link.handle)
+                           & (Campaign.campaign_id == Link.campaign_id))
+                .where(Link.handle == handle, Link.slug == slug)
+            )).first()
+        if row is None:
+            return None
+        link, status, tz = row
+        return LinkTarget(link.account_id, ZoneInfo(tz), link.handle, link.slug,
+                          link.destination_url, link.campaign_id, status,
+                          link.append_context_param)
+
+    return load
+
+
+def with_params(url: str, extra: list[tuple[str, str]]) -> str:
+    """Add query parameters the destination does not already set."""
+    if not extra:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {k for k, _ in query}
+    query += [(k, v) for k, v in extra if k not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_click(target: LinkTarget, visit: Visit, *, salt: str, segment: str, device: str,
+                is_bot: bool, source: str, country: str, destination: str,
+                now: datetime | None = None) -> Click:
+    now = now or utcnow()
+    params = dict(visit.query)
+    return Click(
+        account_id=target.account_id, id=secrets.token_hex(12), handle=target.handle,
+        slug=target.slug, campaign_id=target.campaign_id, occurred_at=now,
+        day=local_day(now, target.timezone),
+        visitor_id=visitor_id(salt, visit.ip, visit.user_agent), country=country,
+        device=device.lower(), source=source,
+        medium=(params.get("utm_medium") or "").strip().lower()[:128],
+        is_bot=is_bot, segment=segment, destination_url=destination[:2048],
+    )
+
+
+async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirect | None:
+    """None for an unknown link. A link of a non-ACTIVE campaign redirects without a click."""
+    target: LinkTarget | None = await services.link_cache.get((handle, slug))
+    if target is None:
+        return None
+    ua = classify_user_agent(visit.user_agent)
+    is_bot = ua.is_bot or visit.method == "HEAD"
+    source = traffic_source(dict(visit.query).get("utm_source"), visit.referrer)
+    country = normalise_country(visit.country_header)
+    destination, segment = target.destination_url, "default"
+    rules_cache = getattr(services, "rules_cache", None)
+    if rules_cache is not None:
+        from resolvers.personalization import choose_variant
+
+        rule = choose_variant(await rules_cache.get(handle), campaign_id=target.campaign_id,
+                              device=ua.device, country=country, source=source)
+        if rule is not None:
+            destination, segment = rule.destination_url, rule.variant_id
+    forwarded = [(k, v) for k, v in visit.query if k != CLICK_PARAM]
+    location = with_params(destination, forwarded)
+    if not target.tracking:
+        return Redirect(location, None)
+    click = build_click(target, visit, salt=services.settings.visitor_salt, segment=segment,
+                        device=ua.device, is_bot=is_bot, source=source, country=country,
+                        destination=location)
+    try:
+        await services.ingest.record(click)
+    except Overloaded:
+        raise
+    except Exception:  # noqa: BLE001 - the visitor still gets the destination
+        log.exception("click on %s/%s not recorded", handle, slug)
+        return Redirect(location, None)
+    if target.append_context_param:
+        location = with_params(location, [(CLICK_PARAM, click.id)])
+    return Redirect(location, click.id)
