@@ -13,7 +13,7 @@ from starlette_compress import CompressMiddleware
 from app import probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
-from app.rest import campaigns, conversions, links, tokens
+from app.rest import analytics, campaigns, conversions, links, personalization, tokens
 from app.services import Services
 from app.settings import Settings, get_settings
 
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *links.ROUTES,
         *conversions.ROUTES,
         *tokens.ROUTES,
+        *analytics.ROUTES,
+        *personalization.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,
     ]

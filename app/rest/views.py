@@ -73,3 +73,40 @@ def page_json(page: Page[Any], key: str, render: Any) -> dict[str, Any]:
         "hasMore": page.has_next,
         "total": page.total,
     }
+
+
+def funnel_json(f: Any) -> dict[str, Any]:
+    """Seed 004's funnel shape, plus stages, currency detail and total clicks."""
+    return {
+        "campaignId": f.campaign_id,
+        "clicks": f.clicks,
+        "qualifiedClicks": f.qualified_clicks,
+        "conversions": f.conversions,
+        "revenue": round(f.revenue, 6),
+        "currency": f.currency,
+        "revenueByCurrency": {k: round(v, 6) for k, v in f.revenue_by_currency.items()},
+        "confidence": f.confidence,
+        "stages": [
+            {"name": s.name, "count": s.count, "rate": s.rate, "dropOff": s.drop_off}
+            for s in f.stages
+        ],
+        "breakdown": {
+            dim: [{dim: value, "count": count} for value, count in f.breakdown_items(dim)]
+            for dim in ("source", "country", "device")
+        },
+        "lastSeenAt": iso(f.last_seen_at),
+    }
+
+
+def group_json(group_by: str, row: Any) -> dict[str, Any]:
+    return {
+        group_by: row.value,
+        "clicks": row.clicks,
+        "conversions": row.conversions,
+        "revenue": round(row.revenue, 6),
+        "revenueByCurrency": {k: round(v, 6) for k, v in row.revenue_by_currency.items()},
+    }
+
+
+def stages_json(stages: list[Any]) -> dict[str, Any]:
+    return {"stages": [{"name": s.name, "eventTypes": list(s.event_types)} for s in stages]}
