@@ -16,18 +16,19 @@ from strawberry.extensions import (
 
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.errors import DomainErrorExtension
+from schema.personalization import PersonalizationMutation, PersonalizationQuery
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
 
 @strawberry.type(description="Read access to campaigns, links and analytics.")
-class Query(CampaignQuery):
+class Query(CampaignQuery, PersonalizationQuery):
     pass
 
 
 @strawberry.type(description="Changes to campaigns, links and conversions.")
-class Mutation(CampaignMutation):
+class Mutation(CampaignMutation, PersonalizationMutation):
     pass
 
 
