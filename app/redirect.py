@@ -36,8 +36,9 @@ async def redirect(request: Request) -> Response:
     result = await follow_link(services, handle, slug, visit)
     if result is None:
         return HTMLResponse(_NOT_FOUND.format(path=escape(f"{handle}/{slug}")), status_code=404)
-    return RedirectResponse(result.location, status_code=302,
-                            headers={"Cache-Control": "no-store, max-age=0"})
+    return RedirectResponse(
+        result.location, status_code=302, headers={"Cache-Control": "no-store, max-age=0"}
+    )
 
 
 ROUTES = [Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])]

@@ -36,8 +36,10 @@ class Services:
         )
         services.rules_cache = TTLCache(_rules_loader(sessions), ttl=settings.link_cache_ttl_s)
         services.ingest = ClickWriter(
-            sessions, batch_max=settings.ingest_batch_max,
-            linger_ms=settings.ingest_batch_wait_ms, queue_max=settings.ingest_queue_max,
+            sessions,
+            batch_max=settings.ingest_batch_max,
+            linger_ms=settings.ingest_batch_wait_ms,
+            queue_max=settings.ingest_queue_max,
         )
         return services
 

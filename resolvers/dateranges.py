@@ -9,8 +9,15 @@ from zoneinfo import ZoneInfo
 from resolvers.errors import InvalidInput
 
 NAMED_RANGES = (
-    "today", "yesterday", "last_7_days", "last_30_days", "this_week", "last_week",
-    "this_month", "last_month", "this_year",
+    "today",
+    "yesterday",
+    "last_7_days",
+    "last_30_days",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_year",
 )
 MAX_RANGE_DAYS = 3660
 
@@ -60,8 +67,9 @@ def _parse_day(text: str) -> date:
     return date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
 
-def parse_date_range(value: str, timezone: str, now: datetime | None = None,
-                     param: str = "date_range") -> DayRange:
+def parse_date_range(
+    value: str, timezone: str, now: datetime | None = None, param: str = "date_range"
+) -> DayRange:
     """``YYYYMMDD,YYYYMMDD`` (inclusive) or a named range, relative to today in ``timezone``."""
     text = value.strip().lower()
     if text in NAMED_RANGES:

@@ -30,8 +30,14 @@ class IngestStats:
 
 
 class ClickWriter:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, batch_max: int = 500,
-                 linger_ms: float = 0.0, queue_max: int = 20_000) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        batch_max: int = 500,
+        linger_ms: float = 0.0,
+        queue_max: int = 20_000,
+    ) -> None:
         self._sessions = sessions
         self._batch_max = batch_max
         self._linger = linger_ms / 1000

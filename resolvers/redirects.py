@@ -65,20 +65,32 @@ def link_loader(sessions: async_sessionmaker[AsyncSession]):
     async def load(key: tuple[str, str]) -> LinkTarget | None:
         handle, slug = key
         async with sessions() as session:
-            row = (await session.execute(
-                select(Link, Campaign.status, Account.timezone)
-                .join(Handle, Handle.name == Link.handle)
-                .join(Account, Account.id == Handle.account_id)
-                .outerjoin(Campaign, (Campaign.handle == Link.handle)
-                           & (Campaign.campaign_id == Link.campaign_id))
-                .where(Link.handle == handle, Link.slug == slug)
-            )).first()
+            row = (
+                await session.execute(
+                    select(Link, Campaign.status, Account.timezone)
+                    .join(Handle, Handle.name == Link.handle)
+                    .join(Account, Account.id == Handle.account_id)
+                    .outerjoin(
+                        Campaign,
+                        (Campaign.handle == Link.handle)
+                        & (Campaign.campaign_id == Link.campaign_id),
+                    )
+                    .where(Link.handle == handle, Link.slug == slug)
+                )
+            ).first()
         if row is None:
             return None
         link, status, tz = row
-        return LinkTarget(link.account_id, ZoneInfo(tz), link.handle, link.slug,
-                          link.destination_url, link.campaign_id, status,
-                          link.append_context_param)
+        return LinkTarget(
+            link.account_id,
+            ZoneInfo(tz),
+            link.handle,
+            link.slug,
+            link.destination_url,
+            link.campaign_id,
+            status,
+            link.append_context_param,
+        )
 
     return load
 
@@ -94,19 +106,37 @@ def with_params(url: str, extra: list[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def build_click(target: LinkTarget, visit: Visit, *, salt: str, segment: str, device: str,
-                is_bot: bool, source: str, country: str, destination: str,
-                now: datetime | None = None) -> Click:
+def build_click(
+    target: LinkTarget,
+    visit: Visit,
+    *,
+    salt: str,
+    segment: str,
+    device: str,
+    is_bot: bool,
+    source: str,
+    country: str,
+    destination: str,
+    now: datetime | None = None,
+) -> Click:
     now = now or utcnow()
     params = dict(visit.query)
     return Click(
-        account_id=target.account_id, id=secrets.token_hex(12), handle=target.handle,
-        slug=target.slug, campaign_id=target.campaign_id, occurred_at=now,
+        account_id=target.account_id,
+        id=secrets.token_hex(12),
+        handle=target.handle,
+        slug=target.slug,
+        campaign_id=target.campaign_id,
+        occurred_at=now,
         day=local_day(now, target.timezone),
-        visitor_id=visitor_id(salt, visit.ip, visit.user_agent), country=country,
-        device=device.lower(), source=source,
+        visitor_id=visitor_id(salt, visit.ip, visit.user_agent),
+        country=country,
+        device=device.lower(),
+        source=source,
         medium=(params.get("utm_medium") or "").strip().lower()[:128],
-        is_bot=is_bot, segment=segment, destination_url=destination[:2048],
+        is_bot=is_bot,
+        segment=segment,
+        destination_url=destination[:2048],
     )
 
 
@@ -124,17 +154,30 @@ async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirec
     if rules_cache is not None:
         from resolvers.personalization import choose_variant
 
-        rule = choose_variant(await rules_cache.get(handle), campaign_id=target.campaign_id,
-                              device=ua.device, country=country, source=source)
+        rule = choose_variant(
+            await rules_cache.get(handle),
+            campaign_id=target.campaign_id,
+            device=ua.device,
+            country=country,
+            source=source,
+        )
         if rule is not None:
             destination, segment = rule.destination_url, rule.variant_id
     forwarded = [(k, v) for k, v in visit.query if k != CLICK_PARAM]
     location = with_params(destination, forwarded)
     if not target.tracking:
         return Redirect(location, None)
-    click = build_click(target, visit, salt=services.settings.visitor_salt, segment=segment,
-                        device=ua.device, is_bot=is_bot, source=source, country=country,
-                        destination=location)
+    click = build_click(
+        target,
+        visit,
+        salt=services.settings.visitor_salt,
+        segment=segment,
+        device=ua.device,
+        is_bot=is_bot,
+        source=source,
+        country=country,
+        destination=location,
+    )
     try:
         await services.ingest.record(click)
     except Overloaded:

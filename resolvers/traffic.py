@@ -14,20 +14,86 @@ _crawlers = CrawlerDetect()
 
 # Link-preview fetchers that crawlerdetect may not know; they unfurl links, never click them.
 _PREVIEW_MARKERS = (
-    "slackbot", "discordbot", "telegrambot", "whatsapp", "skypeuripreview", "iframely",
-    "embedly", "facebookexternalhit", "twitterbot", "linkedinbot", "pinterestbot", "redditbot",
-    "mastodon", "bitlybot", "vkshare", "applebot", "bingpreview", "google-pagerenderer",
-    "headlesschrome", "python-requests", "go-http-client", "okhttp", "wget", "curl",
+    "slackbot",
+    "discordbot",
+    "telegrambot",
+    "whatsapp",
+    "skypeuripreview",
+    "iframely",
+    "embedly",
+    "facebookexternalhit",
+    "twitterbot",
+    "linkedinbot",
+    "pinterestbot",
+    "redditbot",
+    "mastodon",
+    "bitlybot",
+    "vkshare",
+    "applebot",
+    "bingpreview",
+    "google-pagerenderer",
+    "headlesschrome",
+    "python-requests",
+    "go-http-client",
+    "okhttp",
+    "wget",
+    "curl",
 )
 
-SEARCH_HOSTS = ("google.", "bing.", "duckduckgo.", "yahoo.", "baidu.", "yandex.", "ecosia.",
-                "search.brave.", "startpage.", "qwant.", "naver.", "seznam.")
-SOCIAL_HOSTS = ("facebook.", "fb.me", "fb.com", "instagram.", "t.co", "twitter.", "x.com",
-                "linkedin.", "lnkd.in", "reddit.", "pinterest.", "tiktok.", "youtube.", "youtu.be",
-                "whatsapp.", "wa.me", "t.me", "telegram.", "snapchat.", "threads.net",
-                "mastodon.", "bsky.app", "vk.com", "weibo.", "quora.", "tumblr.")
-EMAIL_HOSTS = ("mail.google.", "outlook.", "mail.yahoo.", "webmail.", "mail.", "gmx.",
-               "proton.me", "protonmail.", "fastmail.", "zoho.")
+SEARCH_HOSTS = (
+    "google.",
+    "bing.",
+    "duckduckgo.",
+    "yahoo.",
+    "baidu.",
+    "yandex.",
+    "ecosia.",
+    "search.brave.",
+    "startpage.",
+    "qwant.",
+    "naver.",
+    "seznam.",
+)
+SOCIAL_HOSTS = (
+    "facebook.",
+    "fb.me",
+    "fb.com",
+    "instagram.",
+    "t.co",
+    "twitter.",
+    "x.com",
+    "linkedin.",
+    "lnkd.in",
+    "reddit.",
+    "pinterest.",
+    "tiktok.",
+    "youtube.",
+    "youtu.be",
+    "whatsapp.",
+    "wa.me",
+    "t.me",
+    "telegram.",
+    "snapchat.",
+    "threads.net",
+    "mastodon.",
+    "bsky.app",
+    "vk.com",
+    "weibo.",
+    "quora.",
+    "tumblr.",
+)
+EMAIL_HOSTS = (
+    "mail.google.",
+    "outlook.",
+    "mail.yahoo.",
+    "webmail.",
+    "mail.",
+    "gmx.",
+    "proton.me",
+    "protonmail.",
+    "fastmail.",
+    "zoho.",
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +125,11 @@ def _device(lowered: str, device_family: str, os_family: str) -> str:
         return "TABLET"
     if os_family == "Android" and "mobile" not in lowered:
         return "TABLET"
-    if (os_family in ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS")
-            or "mobi" in lowered or "iphone" in lowered):
+    if (
+        os_family in ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS")
+        or "mobi" in lowered
+        or "iphone" in lowered
+    ):
         return "MOBILE"
     return "DESKTOP"
 
@@ -77,8 +146,7 @@ def referrer_class(referrer: str | None) -> str:
         return "direct"
     if host.startswith("www."):
         host = host[4:]
-    for hosts, name in ((EMAIL_HOSTS, "email"), (SEARCH_HOSTS, "search"),
-                        (SOCIAL_HOSTS, "social")):
+    for hosts, name in ((EMAIL_HOSTS, "email"), (SEARCH_HOSTS, "search"), (SOCIAL_HOSTS, "social")):
         if any(host.startswith(h) or f".{h}" in f".{host}" for h in hosts):
             return name
     return "referral"

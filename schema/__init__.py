@@ -14,6 +14,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.errors import DomainErrorExtension
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
@@ -23,12 +24,12 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="Read access to campaigns, links and analytics.")
-class Query(CampaignQuery, PersonalizationQuery):
+class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery):
     pass
 
 
 @strawberry.type(description="Changes to campaigns, links and conversions.")
-class Mutation(CampaignMutation, PersonalizationMutation):
+class Mutation(CampaignMutation, PersonalizationMutation, AnalyticsMutation):
     pass
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
 from resolvers import inputs
 from resolvers.inputs import parse
 from schema.types import CampaignStatus, GoalType, TrackingMode
+
+
+def _is_input_object(value: object) -> bool:
+    # Strawberry enums carry ``__strawberry_definition__`` too (on the class, so also on
+    # each member): they are plain values, not input objects to recurse into.
+    return hasattr(value, "__strawberry_definition__") and not isinstance(value, Enum)
 
 
 def _present(obj: object) -> dict[str, object]:
@@ -18,8 +25,8 @@ def _present(obj: object) -> dict[str, object]:
         if value is strawberry.UNSET or value is None:
             continue
         if isinstance(value, list):
-            value = [_present(v) if hasattr(v, "__dict__") else v for v in value]
-        elif hasattr(value, "__strawberry_definition__"):
+            value = [_present(v) if _is_input_object(v) else v for v in value]
+        elif _is_input_object(value):
             value = _present(value)
         head, *rest = name.split("_")
         out[head + "".join(p.title() for p in rest)] = value

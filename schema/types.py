@@ -10,7 +10,9 @@ from db.tables import Campaign as CampaignRow
 from db.tables import Link as LinkRow
 from resolvers import domain
 from resolvers.domain import as_utc
+from resolvers.funnels import funnel_loader
 from resolvers.health import HealthReport as HealthReportData
+from schema.funnel_types import Funnel
 
 GoalType = strawberry.enum(
     domain.GoalType,
@@ -53,6 +55,19 @@ class Campaign:
     )
     created_at: datetime = strawberry.field(description="Creation time (UTC).")
     updated_at: datetime = strawberry.field(description="Last change (UTC).")
+
+    @strawberry.field(
+        description="Funnel of this campaign; whole life without dateRange. "
+        "Batched per request: a page of campaigns costs constant SQL."
+    )
+    async def funnel(
+        self, info: strawberry.Info, date_range: str | None = None, include_test: bool = False
+    ) -> Funnel:
+        loader = funnel_loader(info.context)
+        data = await loader.load(
+            self.handle, self.campaign_id, self.conversion_event_type, date_range, include_test
+        )
+        return Funnel.from_data(data)
 
     @classmethod
     def from_row(cls, row: CampaignRow) -> Campaign:
