@@ -143,6 +143,51 @@ def token_pat(
     typer.echo(issued.token)
 
 
+@cli.command()
+def demo(
+    handle: Annotated[str, typer.Option(help="Handle of the demo account.")] = "demo",
+    account_id: Annotated[
+        str, typer.Option(help="24-hex account id.")
+    ] = "0000000000000000000de300",
+    clicks: Annotated[int, typer.Option(min=1, help="Clicks to generate.")] = 30000,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of history.")] = 60,
+    host: Annotated[str, typer.Option(help="Where `funnelgate serve` listens.")] = "127.0.0.1:8000",
+) -> None:
+    """Fill the database with a realistic demo account and print how to look at it."""
+    from rich.progress import Progress
+
+    from resolvers.demo import load_demo
+    from resolvers.domain import Role
+    from resolvers.tokens import issue_jwt
+
+    async def run(ctx: Any) -> tuple[Any, str]:
+        with Progress() as bar:
+            task = bar.add_task("clicks and conversions", total=clicks)
+            result = await load_demo(
+                ctx,
+                account_id=account_id,
+                handle=handle,
+                clicks=clicks,
+                days=days,
+                progress=lambda n: bar.advance(task, n),
+            )
+        return result, await issue_jwt(ctx, handle, Role.ADMIN, 7 * 86400, "demo")
+
+    result, token = _run_with_context(run)
+    typer.echo(
+        f"Loaded {result.clicks} clicks and {result.conversions} conversions "
+        f"into handle '{handle}' (account {account_id})."
+    )
+    typer.echo(
+        f"Open http://{host}/graphql (GraphiQL) with the header Authorization: Bearer <token>, or:"
+    )
+    typer.echo(
+        f"  curl -H 'Authorization: Bearer {token}' "
+        f"'http://{host}/v2/handles/{handle}/analytics?funnel=true'"
+    )
+    typer.echo(f"Token (ADMIN, 7 days): {token}")
+
+
 @cli.command("schema")
 def print_schema() -> None:
     """Print the GraphQL SDL."""

@@ -114,7 +114,7 @@ def _micros(value: float | None) -> int | None:
     return None if value is None else round(value * 1_000_000)
 
 
-async def _ingest(
+async def ingest_events(
     session: AsyncSession,
     account: AccountInfo,
     handle: str,
@@ -290,7 +290,7 @@ async def record_conversions(
     authorize(ctx.principal, handle, WRITE_CONVERSIONS)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
-        results = await _ingest(session, account, handle, events)
+        results = await ingest_events(session, account, handle, events)
         await session.commit()
     _notify(ctx, handle, results)
     return results
@@ -312,7 +312,7 @@ async def test_conversion(
             currency=data.currency,
             metadata=data.metadata,
         )
-        (result,) = await _ingest(session, account, handle, [event], is_test=True)
+        (result,) = await ingest_events(session, account, handle, [event], is_test=True)
         if result.status == "rejected":
             raise InvalidInput(
                 result.message or "Invalid test conversion.", code=result.code or "invalid_request"

@@ -98,19 +98,7 @@ class ClickWriter:
     async def _write(self, batch: list[tuple[Click, asyncio.Future[None]]]) -> None:
         clicks = [c for c, _ in batch]
         try:
-            async with self._sessions() as session:
-                insert = insert_for(session)
-                # Only clicks this batch really inserted reach the rollups, so a replayed
-                # click id is never counted twice.
-                result = await session.execute(
-                    insert(Click.__table__)
-                    .on_conflict_do_nothing(index_elements=["account_id", "id"])
-                    .returning(Click.__table__.c.id),
-                    [_row(c) for c in clicks],
-                )
-                inserted = set(result.scalars().all())
-                await apply_rollups(session, [c for c in clicks if c.id in inserted], [])
-                await session.commit()
+            await write_clicks(self._sessions, clicks)
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
             log.exception("click batch of %d failed", len(batch))
@@ -131,6 +119,26 @@ class ClickWriter:
         for callback in self.on_commit:
             for handle, campaign_ids in touched.items():
                 callback(handle, campaign_ids)
+
+
+async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> int:
+    """Insert ``clicks`` and their rollups in one transaction; returns how many were new.
+
+    Only clicks this call really inserted reach the rollups, so a replayed click id is never
+    counted twice.
+    """
+    async with sessions() as session:
+        insert = insert_for(session)
+        result = await session.execute(
+            insert(Click.__table__)
+            .on_conflict_do_nothing(index_elements=["account_id", "id"])
+            .returning(Click.__table__.c.id),
+            [_row(c) for c in clicks],
+        )
+        inserted = set(result.scalars().all())
+        await apply_rollups(session, [c for c in clicks if c.id in inserted], [])
+        await session.commit()
+    return len(inserted)
 
 
 def _row(click: Click) -> dict[str, object]:
