@@ -247,3 +247,88 @@ class PersonalizationRule(SQLModel, table=True):
     variant_destination_url: str = Field(max_length=2048)
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+
+
+class SitePage(SQLModel, table=True):
+    """Head row of a campaign's site-structure page: latest and published versions."""
+
+    __tablename__ = "site_pages"
+    __table_args__ = (Index("ix_site_pages_handle_slug", "handle", "page_slug", unique=True),)
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=24)
+    handle: str = Field(primary_key=True, foreign_key="handles.name", max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    page_slug: str = Field(max_length=128)
+    latest_version: int
+    published_version: int | None = None
+    access: str | None = Field(default=None, max_length=32)
+    published_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class SitePageVersion(SQLModel, table=True):
+    """One stored version; its schema JSON lives in the object store at ``object_key``."""
+
+    __tablename__ = "site_page_versions"
+    account_id: str = Field(primary_key=True, max_length=24)
+    handle: str = Field(primary_key=True, max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    page: dict[str, Any] = _json(nullable=False)
+    object_key: str = Field(max_length=512)
+    schema_sha256: str = Field(max_length=64)
+    schema_bytes: int
+    created_at: datetime = _ts(nullable=False)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    __tablename__ = "webhook_subscriptions"
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=24)
+    handle: str = Field(foreign_key="handles.name", index=True, max_length=64)
+    url: str = Field(max_length=2048)
+    events: list[str] = _json(nullable=False)
+    # Kept to sign deliveries (HMAC needs the key); never returned after creation.
+    secret: str = Field(max_length=128)
+    enabled: bool = True
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription; retried until delivered or out of attempts."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("uq_webhook_deliveries_sub_event", "subscription_id", "event_id", unique=True),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(max_length=24, index=True)
+    handle: str = Field(max_length=64, index=True)
+    subscription_id: str = Field(max_length=40)
+    event_id: str = Field(max_length=40)
+    event_type: str = Field(max_length=64)
+    payload: dict[str, Any] = _json(nullable=False)
+    status: str = Field(default="PENDING", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts(nullable=False)
+    delivered_at: datetime | None = _ts(nullable=True)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: every attempt with its outcome."""
+
+    __tablename__ = "webhook_attempts"
+    id: str = Field(primary_key=True, max_length=40)
+    delivery_id: str = Field(max_length=40, index=True)
+    account_id: str = Field(max_length=24)
+    handle: str = Field(max_length=64)
+    attempt: int
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: float
+    attempted_at: datetime = _ts(nullable=False)
