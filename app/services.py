@@ -24,7 +24,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        from resolvers.ingest import ClickWriter
+        from resolvers.ingest import IngestWriter
         from resolvers.redirects import link_loader
         from resolvers.ttlcache import TTLCache
 
@@ -35,7 +35,7 @@ class Services:
             TTLCache(link_loader(sessions), ttl=settings.link_cache_ttl_s)
         )
         services.rules_cache = TTLCache(_rules_loader(sessions), ttl=settings.link_cache_ttl_s)
-        services.ingest = ClickWriter(
+        services.ingest = IngestWriter(
             sessions,
             batch_max=settings.ingest_batch_max,
             linger_ms=settings.ingest_batch_wait_ms,

@@ -121,7 +121,13 @@ async def ingest_events(
     events: list[ConversionInput | DomainError],
     *,
     is_test: bool = False,
+    recorded_sink: list[Conversion] | None = None,
 ) -> list[ConversionResult]:
+    """Validate, attribute and insert ``events`` in ``session`` (not committed).
+
+    Rollups are applied here unless ``recorded_sink`` is given: then the recorded rows are
+    appended to it so that a group commit can roll up a whole batch in one upsert.
+    """
     now = utcnow()
     tz = ZoneInfo(account.timezone)
     results: list[ConversionResult | None] = [None] * len(events)
@@ -232,7 +238,10 @@ async def ingest_events(
         result = await session.execute(stmt, [_row_dict(conv) for _, conv in to_insert])
         inserted = set(result.scalars().all())
     recorded = [c for _, c in to_insert if c.event_id in inserted]
-    await apply_rollups(session, [], recorded)
+    if recorded_sink is None:
+        await apply_rollups(session, [], recorded)
+    else:
+        recorded_sink.extend(recorded)
     for i, conv in to_insert:
         if conv.event_id not in inserted:
             results[i] = ConversionResult(
@@ -287,11 +296,17 @@ def conversion_view(conv: Conversion) -> dict[str, Any]:
 async def record_conversions(
     ctx: Context, handle: str, events: list[ConversionInput | DomainError]
 ) -> list[ConversionResult]:
+    """Record a batch; with the gateway's ingest writer it shares a group commit."""
     authorize(ctx.principal, handle, WRITE_CONVERSIONS)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
-        results = await ingest_events(session, account, handle, events)
-        await session.commit()
+    writer = getattr(ctx.services, "ingest", None)
+    if writer is not None:
+        results = await writer.record_conversions(account, handle, events)
+    else:
+        async with ctx.sessions() as session:
+            results = await ingest_events(session, account, handle, events)
+            await session.commit()
     _notify(ctx, handle, results)
     return results
 
@@ -304,14 +319,17 @@ async def test_conversion(
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
         campaign = await load_campaign(session, handle, campaign_id)
-        event = ConversionInput(
-            eventType=data.eventType or campaign.conversion_event_type,
-            eventId=data.eventId or "test_" + uuid.uuid4().hex,
-            campaignId=campaign_id,
-            value=data.value,
-            currency=data.currency,
-            metadata=data.metadata,
-        )
+        try:
+            event = ConversionInput(
+                eventType=data.eventType or campaign.conversion_event_type,
+                eventId=data.eventId or "test_" + uuid.uuid4().hex,
+                campaignId=campaign_id,
+                value=data.value,
+                currency=data.currency,
+                metadata=data.metadata,
+            )
+        except ValidationError as exc:  # e.g. a bad eventType, currency or oversized metadata
+            raise InvalidInput(describe_validation_error(exc)) from exc
         (result,) = await ingest_events(session, account, handle, [event], is_test=True)
         if result.status == "rejected":
             raise InvalidInput(

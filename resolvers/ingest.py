@@ -1,21 +1,25 @@
-"""Group commit for clicks: concurrent redirects share one transaction.
+"""Group commit: concurrent redirects and conversion posts share one transaction.
 
-Each redirect enqueues its click and waits for the batch that carries it to commit, so an
-answered redirect means a committed click. While one batch commits, the next one gathers;
-under overload the bounded queue refuses new clicks instead of growing.
+Each request enqueues its work and waits for the batch that carries it to commit, so an
+answered redirect means a committed click and an acknowledged conversion a committed one.
+While one batch commits, the next one gathers; a batch ends with one aggregated rollup
+upsert per rollup table. Under overload the bounded queue refuses work (503) instead of
+growing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import insert_for
 from db.rollups import apply_rollups
-from db.tables import Click
+from db.tables import Click, Conversion
 from resolvers.errors import Overloaded
 
 log = logging.getLogger("funnelgate.ingest")
@@ -25,11 +29,30 @@ log = logging.getLogger("funnelgate.ingest")
 class IngestStats:
     batches: int = 0
     clicks: int = 0
+    conversion_batches: int = 0
     failures: int = 0
     last_batch_size: int = 0
 
 
-class ClickWriter:
+@dataclass
+class _ClickJob:
+    click: Click
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _ConversionJob:
+    account: Any
+    handle: str
+    events: list[Any]
+    future: asyncio.Future[Any]
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = max(len(self.events), 1)
+
+
+class IngestWriter:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -41,12 +64,13 @@ class ClickWriter:
         self._sessions = sessions
         self._batch_max = batch_max
         self._linger = linger_ms / 1000
-        self._queue: asyncio.Queue[tuple[Click, asyncio.Future[None]] | None] = asyncio.Queue(
+        self._queue: asyncio.Queue[_ClickJob | _ConversionJob | None] = asyncio.Queue(
             maxsize=queue_max
         )
         self._task: asyncio.Task[None] | None = None
         self.stats = IngestStats()
-        self.on_commit: list = []  # callbacks(handle -> set[campaign_id])
+        # Called after each commit with (handle, campaign ids touched).
+        self.on_commit: list[Callable[[str, set[str]], None]] = []
 
     @property
     def depth(self) -> int:
@@ -54,7 +78,7 @@ class ClickWriter:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="click-writer")
+            self._task = asyncio.create_task(self._run(), name="ingest-writer")
 
     async def stop(self) -> None:
         """Flush what is queued, then stop."""
@@ -64,27 +88,35 @@ class ClickWriter:
         await self._task
         self._task = None
 
-    async def record(self, click: Click) -> None:
-        """Return once ``click`` is committed; Overloaded when the queue is full."""
+    async def _submit(self, job: _ClickJob | _ConversionJob) -> Any:
         if self._task is None:
             await self.start()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((click, future))
+            self._queue.put_nowait(job)
         except asyncio.QueueFull as exc:
-            raise Overloaded("Click queue full, retry shortly") from exc
-        await future
+            raise Overloaded("Ingest queue full, retry shortly") from exc
+        return await job.future
+
+    async def record(self, click: Click) -> None:
+        """Return once ``click`` is committed; Overloaded when the queue is full."""
+        await self._submit(_ClickJob(click, asyncio.get_running_loop().create_future()))
+
+    async def record_conversions(self, account: Any, handle: str, events: list[Any]) -> Any:
+        """Return the per-event results once the batch carrying them has committed."""
+        future = asyncio.get_running_loop().create_future()
+        return await self._submit(_ConversionJob(account, handle, events, future))
 
     async def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = await self._queue.get()
-            if item is None:
+            job = await self._queue.get()
+            if job is None:
                 break
-            batch = [item]
+            batch = [job]
+            size = _size(job)
             if self._linger:
                 await asyncio.sleep(self._linger)
-            while len(batch) < self._batch_max:
+            while size < self._batch_max:
                 try:
                     nxt = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -93,52 +125,91 @@ class ClickWriter:
                     stopping = True
                     break
                 batch.append(nxt)
+                size += _size(nxt)
             await self._write(batch)
 
-    async def _write(self, batch: list[tuple[Click, asyncio.Future[None]]]) -> None:
-        clicks = [c for c, _ in batch]
+    async def _write(self, batch: list[_ClickJob | _ConversionJob]) -> None:
+        clicks = [j.click for j in batch if isinstance(j, _ClickJob)]
+        conversion_jobs = [j for j in batch if isinstance(j, _ConversionJob)]
         try:
-            await write_clicks(self._sessions, clicks)
+            results = await write_batch(self._sessions, clicks, conversion_jobs)
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
-            log.exception("click batch of %d failed", len(batch))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            log.exception("ingest batch of %d jobs failed", len(batch))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
             return
         self.stats.batches += 1
-        self.stats.clicks += len(batch)
+        self.stats.clicks += len(clicks)
+        self.stats.conversion_batches += len(conversion_jobs)
         self.stats.last_batch_size = len(batch)
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
         touched: dict[str, set[str]] = {}
         for c in clicks:
             if c.campaign_id:
                 touched.setdefault(c.handle, set()).add(c.campaign_id)
+        for job in batch:
+            if job.future.done():
+                continue
+            if isinstance(job, _ClickJob):
+                job.future.set_result(None)
+            else:
+                job_results = results[id(job)]
+                touched.setdefault(job.handle, set()).update(
+                    r.campaign_id for r in job_results if r.status == "created" and r.campaign_id
+                )
+                job.future.set_result(job_results)
         for callback in self.on_commit:
             for handle, campaign_ids in touched.items():
                 callback(handle, campaign_ids)
 
 
-async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> int:
-    """Insert ``clicks`` and their rollups in one transaction; returns how many were new.
+# Kept for callers that only write clicks.
+ClickWriter = IngestWriter
 
-    Only clicks this call really inserted reach the rollups, so a replayed click id is never
-    counted twice.
+
+def _size(job: _ClickJob | _ConversionJob) -> int:
+    return 1 if isinstance(job, _ClickJob) else job.size
+
+
+async def write_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    clicks: list[Click],
+    conversion_jobs: list[_ConversionJob],
+) -> dict[int, Any]:
+    """One transaction: clicks, then each conversion job, then one rollup upsert per table.
+
+    Clicks go first so a conversion may name a click of the same batch. Only rows really
+    inserted reach the rollups, so a replayed click id or event id never counts twice.
     """
+    from resolvers.conversions import ingest_events
+
+    results: dict[int, Any] = {}
     async with sessions() as session:
-        insert = insert_for(session)
-        result = await session.execute(
-            insert(Click.__table__)
-            .on_conflict_do_nothing(index_elements=["account_id", "id"])
-            .returning(Click.__table__.c.id),
-            [_row(c) for c in clicks],
-        )
-        inserted = set(result.scalars().all())
-        await apply_rollups(session, [c for c in clicks if c.id in inserted], [])
+        inserted_clicks: list[Click] = []
+        if clicks:
+            insert = insert_for(session)
+            result = await session.execute(
+                insert(Click.__table__)
+                .on_conflict_do_nothing(index_elements=["account_id", "id"])
+                .returning(Click.__table__.c.id),
+                [_row(c) for c in clicks],
+            )
+            inserted = set(result.scalars().all())
+            inserted_clicks = [c for c in clicks if c.id in inserted]
+        recorded: list[Conversion] = []
+        for job in conversion_jobs:
+            results[id(job)] = await ingest_events(
+                session, job.account, job.handle, job.events, recorded_sink=recorded
+            )
+        await apply_rollups(session, inserted_clicks, recorded)
         await session.commit()
-    return len(inserted)
+    return results
+
+
+async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:
+    """Insert ``clicks`` and their rollups in one transaction (bulk loaders, the demo)."""
+    await write_batch(sessions, clicks, [])
 
 
 def _row(click: Click) -> dict[str, object]:
