@@ -18,6 +18,8 @@ from resolvers.principal import Principal
 
 PAT_PREFIX = "fgp_"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
+# Tolerated clock difference between the token issuer and this gateway.
+_CLOCK_SKEW = timedelta(seconds=30)
 
 
 def hash_token(token: str) -> str:
@@ -52,6 +54,7 @@ def _principal_from_jwt(ctx: Context, token: str) -> Principal:
             key,
             algorithms=[settings.jwt_algorithm],
             options={"require": ["exp", "sub"]},
+            leeway=_CLOCK_SKEW,
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("Token expired") from exc
