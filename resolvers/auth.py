@@ -18,8 +18,6 @@ from resolvers.principal import Principal
 
 PAT_PREFIX = "fgp_"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
-# Tolerated clock difference between the token issuer and this gateway.
-_CLOCK_SKEW = timedelta(seconds=30)
 
 
 def hash_token(token: str) -> str:
@@ -53,8 +51,9 @@ def _principal_from_jwt(ctx: Context, token: str) -> Principal:
             token,
             key,
             algorithms=[settings.jwt_algorithm],
-            options={"require": ["exp", "sub"]},
-            leeway=_CLOCK_SKEW,
+            # iat is informational: an issuer clock slightly ahead must not lock users out;
+            # exp stays strict.
+            options={"require": ["exp", "sub"], "verify_iat": False},
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("Token expired") from exc
