@@ -20,17 +20,20 @@ class Services:
     ingest: Any = None
     change_hub: Any = None
     rules_cache: Any = None
+    object_store: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         from resolvers.ingest import IngestWriter
+        from resolvers.objectstore import make_object_store
         from resolvers.redirects import link_loader
         from resolvers.ttlcache import TTLCache
 
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         services = cls(settings=settings, engine=engine, sessions=sessions)
+        services.object_store = make_object_store(settings)
         services.link_cache = _KeyedInvalidation(
             TTLCache(link_loader(sessions), ttl=settings.link_cache_ttl_s)
         )
