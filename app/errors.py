@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from resolvers.errors import DomainError, Overloaded
+from resolvers.errors import DomainError, Overloaded, Unavailable
 
 log = logging.getLogger("funnelgate")
 
@@ -16,7 +16,7 @@ FUNNEL_REPORT_PREFIX = "/v1/"
 
 
 def _headers(exc: DomainError) -> dict[str, str]:
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | Unavailable):
         return {"Retry-After": str(exc.retry_after)}
     return {}
 

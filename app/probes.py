@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,13 +15,25 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """503 when the database does not answer; reports a degraded ingest and its journal."""
     services = request.app.state.services
+    ingest = services.ingest
+    body: dict[str, object] = {
+        "ingest": {
+            "degraded": bool(getattr(ingest, "degraded", False)),
+            "journalDepth": getattr(ingest, "journal_depth", 0),
+            "queueDepth": getattr(ingest, "depth", 0),
+        }
+    }
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with asyncio.timeout(2):
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
-        return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        body |= {"status": "unavailable", "database": str(exc)[:200] or type(exc).__name__}
+        return JSONResponse(body, status_code=503)
+    body |= {"status": "degraded" if body["ingest"]["degraded"] else "ok", "database": "ok"}
+    return JSONResponse(body)
 
 
 ROUTES = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

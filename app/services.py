@@ -21,11 +21,15 @@ class Services:
     change_hub: Any = None
     rules_cache: Any = None
     object_store: Any = None
+    redis: Any = None
+    rate_limiter: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        from app.ratelimit import RateLimiter
         from resolvers.ingest import IngestWriter
+        from resolvers.journal import ClickJournal
         from resolvers.objectstore import make_object_store
         from resolvers.redirects import link_loader
         from resolvers.ttlcache import TTLCache
@@ -43,7 +47,11 @@ class Services:
             batch_max=settings.ingest_batch_max,
             linger_ms=settings.ingest_batch_wait_ms,
             queue_max=settings.ingest_queue_max,
+            journal=ClickJournal(settings.journal_dir) if settings.journal_enabled else None,
+            commit_budget_s=settings.ingest_commit_budget_s,
         )
+        services.redis = _redis_client(settings)
+        services.rate_limiter = RateLimiter.from_settings(settings, services.redis)
         return services
 
     async def start(self) -> None:
@@ -55,7 +63,21 @@ class Services:
         for part in (self.ingest,):
             if part is not None and hasattr(part, "stop"):
                 await part.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
+
+
+def _redis_client(settings: Settings) -> Any:
+    """One client (and connection pool) shared by rate limits and persisted queries."""
+    if not settings.redis_url:
+        return None
+    import redis.asyncio
+
+    # Short timeouts: Redis is an optimisation here, and its users fail open.
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+    )
 
 
 class _KeyedInvalidation:

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     storage_url: str = "./funnelgate-objects"
     s3_endpoint_url: str | None = None
     redis_url: str | None = None
+    redis_key_prefix: str = "funnelgate"
     country_header: str = "CF-IPCountry"
     introspection: bool = True
     visitor_salt: str = "funnelgate-visitor-salt"
@@ -28,11 +29,26 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=1)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=4000, ge=10)
+    graphql_max_cost: int = Field(default=5000, ge=1)
+    graphql_apq: bool = True
+    graphql_apq_cache_size: int = Field(default=1000, ge=1)
+    graphql_allowlist: bool = False
+    graphql_allowlist_file: str | None = None
+
+    rate_limit_enabled: bool = True
+    rate_limit_api: str = "600/minute"
+    rate_limit_api_ip: str = "1200/minute"
+    rate_limit_redirect_ip: str = "300/minute"
+    rate_limit_strategy: str = "sliding-window-counter"
 
     ingest_batch_max: int = Field(default=500, ge=1)
     ingest_batch_wait_ms: float = Field(default=0.0, ge=0)
     ingest_queue_max: int = Field(default=20000, ge=1)
     link_cache_ttl_s: float = Field(default=0.5, ge=0)
+    # Clicks that cannot commit within the budget are fsync'd to a per-process journal.
+    journal_enabled: bool = True
+    journal_dir: str = "./funnelgate-journal"
+    ingest_commit_budget_s: float = Field(default=2.0, gt=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -58,3 +58,14 @@ class Overloaded(DomainError):
     def __init__(self, message: str = "Server busy, retry shortly", retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """A dependency (the database) is down; the client should retry later."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str = "Service unavailable", retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

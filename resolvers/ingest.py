@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.engine import insert_for
 from db.rollups import apply_rollups
 from db.tables import Click, Conversion
-from resolvers.errors import Overloaded
+from resolvers.errors import Overloaded, Unavailable
+from resolvers.journal import ClickJournal
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -32,6 +33,8 @@ class IngestStats:
     conversion_batches: int = 0
     failures: int = 0
     last_batch_size: int = 0
+    journaled: int = 0
+    replayed: int = 0
 
 
 @dataclass
@@ -60,8 +63,18 @@ class IngestWriter:
         batch_max: int = 500,
         linger_ms: float = 0.0,
         queue_max: int = 20_000,
+        journal: ClickJournal | None = None,
+        commit_budget_s: float = 2.0,
+        probe_interval_s: float = 1.0,
     ) -> None:
         self._sessions = sessions
+        self.journal = journal
+        self._budget = commit_budget_s
+        self._probe_interval = probe_interval_s
+        # Degraded: the database failed a batch; clicks go to the journal until it is back.
+        self.degraded = False
+        self._journal_lock = asyncio.Lock()
+        self._recovery: asyncio.Task[None] | None = None
         self._batch_max = batch_max
         self._linger = linger_ms / 1000
         self._queue: asyncio.Queue[_ClickJob | _ConversionJob | None] = asyncio.Queue(
@@ -76,17 +89,31 @@ class IngestWriter:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def journal_depth(self) -> int:
+        return self.journal.depth if self.journal else 0
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        if self.journal is not None and self._recovery is None:
+            self._recovery = asyncio.create_task(self._recover_loop(), name="journal-replay")
 
     async def stop(self) -> None:
         """Flush what is queued, then stop."""
-        if self._task is None:
-            return
-        await self._queue.put(None)
-        await self._task
-        self._task = None
+        if self._recovery is not None:
+            self._recovery.cancel()
+            try:
+                await self._recovery
+            except asyncio.CancelledError:
+                pass
+            self._recovery = None
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        if self.journal is not None:
+            self.journal.close()
 
     async def _submit(self, job: _ClickJob | _ConversionJob) -> Any:
         if self._task is None:
@@ -131,11 +158,20 @@ class IngestWriter:
     async def _write(self, batch: list[_ClickJob | _ConversionJob]) -> None:
         clicks = [j.click for j in batch if isinstance(j, _ClickJob)]
         conversion_jobs = [j for j in batch if isinstance(j, _ConversionJob)]
+        if self.degraded and self.journal is not None:
+            await self._journal_batch(batch, clicks, conversion_jobs, None)
+            return
         try:
-            results = await write_batch(self._sessions, clicks, conversion_jobs)
+            results = await asyncio.wait_for(
+                write_batch(self._sessions, clicks, conversion_jobs), self._budget
+            )
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
             log.exception("ingest batch of %d jobs failed", len(batch))
+            if self.journal is not None:
+                self.degraded = True
+                await self._journal_batch(batch, clicks, conversion_jobs, exc)
+                return
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)
@@ -162,6 +198,59 @@ class IngestWriter:
         for callback in self.on_commit:
             for handle, campaign_ids in touched.items():
                 callback(handle, campaign_ids)
+
+    async def _journal_batch(
+        self,
+        batch: list[_ClickJob | _ConversionJob],
+        clicks: list[Click],
+        conversion_jobs: list[_ConversionJob],
+        cause: BaseException | None,
+    ) -> None:
+        """Clicks are acknowledged once fsync'd to the journal; conversions get a 503."""
+        unavailable = Unavailable("Database unavailable; retry the conversions shortly.")
+        for job in conversion_jobs:
+            if not job.future.done():
+                job.future.set_exception(unavailable)
+        if not clicks:
+            return
+        assert self.journal is not None
+        try:
+            async with self._journal_lock:
+                await asyncio.to_thread(self.journal.append, clicks)
+        except Exception as exc:  # noqa: BLE001 - disk full or similar: nothing holds them
+            log.exception("journal append failed; %d clicks not recorded", len(clicks))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        self.stats.journaled += len(clicks)
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(None)
+
+    async def replay_journal(self) -> int:
+        """Drain journal files into the database; raise if the database is still down."""
+        if self.journal is None:
+            return 0
+
+        async def write(chunk: list[Click]) -> None:
+            await asyncio.wait_for(write_batch(self._sessions, chunk, []), self._budget * 5)
+
+        async with self._journal_lock:
+            replayed = await self.journal.replay(write)
+        self.stats.replayed += replayed
+        return replayed
+
+    async def _recover_loop(self) -> None:
+        """Replay orphaned journals at start, then whenever the database comes back."""
+        while True:
+            if self.degraded or (self.journal is not None and self.journal.has_files()):
+                try:
+                    await self.replay_journal()
+                    self.degraded = False
+                except Exception:  # noqa: BLE001 - still down: keep journaling, retry later
+                    log.warning("database still unavailable; clicks stay in the journal")
+            await asyncio.sleep(self._probe_interval)
 
 
 # Kept for callers that only write clicks.

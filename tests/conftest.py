@@ -84,6 +84,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         jwt_secret=JWT_SECRET,
         storage_url=str(tmp_path / "objects"),
+        journal_dir=str(tmp_path / "journal"),
         webhook_allow_private=True,
     )
 

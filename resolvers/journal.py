@@ -1,0 +1,125 @@
+"""A local durable journal for clicks that cannot reach the database in time.
+
+One append-only JSON-lines file per gateway process, fsync'd per batch, held under an
+exclusive ``flock`` while its process writes it. A file nobody holds is orphaned (its
+process stopped, crashed or rotated it away) and any process may replay it. Replays are
+idempotent: click ids are unique and only newly inserted clicks reach the rollups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from db.tables import Click
+
+log = logging.getLogger("funnelgate.journal")
+REPLAY_CHUNK = 500
+
+
+def _encode(click: Click) -> str:
+    row = {col.name: getattr(click, col.name) for col in Click.__table__.columns}
+    row["occurred_at"] = click.occurred_at.isoformat()
+    row["day"] = click.day.isoformat()
+    return json.dumps(row, separators=(",", ":"))
+
+
+def _decode(line: str) -> Click:
+    row: dict[str, Any] = json.loads(line)
+    row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
+    row["day"] = date.fromisoformat(row["day"])
+    return Click(**row)
+
+
+class ClickJournal:
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+        self._pending = 0  # lines written to our current file since it was opened
+
+    @property
+    def depth(self) -> int:
+        """Clicks written here and not yet replayed (this process's current file)."""
+        return self._pending
+
+    def _open(self) -> IO[str]:
+        if self._file is None:
+            self._path = self.directory / f"clicks-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            self._pending = 0
+        return self._file
+
+    def append(self, clicks: list[Click]) -> None:
+        """Write and fsync ``clicks``; once this returns they survive a crash."""
+        handle = self._open()
+        handle.write("".join(_encode(c) + "\n" for c in clicks))
+        handle.flush()
+        os.fsync(handle.fileno())
+        self._pending += len(clicks)
+
+    def rotate(self) -> None:
+        """Close the current file so that it becomes replayable."""
+        if self._file is not None:
+            self._file.close()  # releases the lock
+            self._file = None
+            self._pending = 0
+
+    def close(self) -> None:
+        self.rotate()
+
+    async def replay(self, write: Callable[[list[Click]], Awaitable[Any]]) -> int:
+        """Replay every unheld journal file through ``write``; return clicks replayed.
+
+        A file is deleted only after all its clicks were written, so a crash mid-replay
+        leaves it for the next replay (which skips what is already in the database).
+        """
+        self.rotate()
+        replayed = 0
+        for path in sorted(self.directory.glob("clicks-*.jsonl")):
+            try:
+                handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process still writes it
+                if not path.exists():
+                    continue  # replayed and removed by another process meanwhile
+                chunk: list[Click] = []
+                for line in handle:
+                    if not line.endswith("\n"):
+                        break  # torn last line of a crash: it was never acknowledged
+                    chunk.append(_decode(line))
+                    if len(chunk) >= REPLAY_CHUNK:
+                        await write(chunk)
+                        replayed += len(chunk)
+                        chunk = []
+                if chunk:
+                    await write(chunk)
+                    replayed += len(chunk)
+                path.unlink(missing_ok=True)
+            finally:
+                handle.close()
+        if replayed:
+            log.info("replayed %d journaled clicks", replayed)
+        return replayed
+
+    def has_files(self) -> bool:
+        return any(self.directory.glob("clicks-*.jsonl"))
+
+
+async def to_thread_append(journal: ClickJournal, clicks: list[Click]) -> None:
+    await asyncio.to_thread(journal.append, clicks)
