@@ -13,6 +13,7 @@ from starlette_compress import CompressMiddleware
 from app import probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
+from app.ratelimit import RateLimitMiddleware
 from app.rest import analytics, campaigns, conversions, links, personalization, tokens
 from app.services import Services
 from app.settings import Settings, get_settings
@@ -45,7 +46,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CompressMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(CompressMiddleware, minimum_size=500),
+            Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
