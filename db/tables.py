@@ -253,7 +253,12 @@ class SitePage(SQLModel, table=True):
     """Head row of a campaign's site-structure page: latest and published versions."""
 
     __tablename__ = "site_pages"
-    __table_args__ = (Index("ix_site_pages_handle_slug", "handle", "page_slug", unique=True),)
+    # account_id leads so that the unique index can live on a Citus shard.
+    __table_args__ = (
+        Index(
+            "uq_site_pages_account_handle_slug", "account_id", "handle", "page_slug", unique=True
+        ),
+    )
     account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=24)
     handle: str = Field(primary_key=True, foreign_key="handles.name", max_length=64)
     campaign_id: str = Field(primary_key=True, max_length=64)
