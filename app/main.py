@@ -14,7 +14,7 @@ from app import probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.ratelimit import RateLimitMiddleware
-from app.rest import analytics, campaigns, conversions, links, personalization, tokens
+from app.rest import analytics, campaigns, conversions, links, pages, personalization, tokens
 from app.services import Services
 from app.settings import Settings, get_settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *tokens.ROUTES,
         *analytics.ROUTES,
         *personalization.ROUTES,
+        *pages.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,
     ]

@@ -17,6 +17,7 @@ from strawberry.extensions import (
 from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.errors import DomainErrorExtension
+from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
 
 if TYPE_CHECKING:
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="Read access to campaigns, links and analytics.")
-class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery):
+class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery, PageQuery):
     pass
 
 
 @strawberry.type(description="Changes to campaigns, links and conversions.")
-class Mutation(CampaignMutation, PersonalizationMutation, AnalyticsMutation):
+class Mutation(CampaignMutation, PersonalizationMutation, AnalyticsMutation, PageMutation):
     pass
 
 

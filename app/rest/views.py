@@ -7,6 +7,7 @@ from typing import Any
 from db.tables import AccessToken, Campaign, Link
 from resolvers.domain import iso
 from resolvers.health import HealthReport
+from resolvers.pages import PageView
 from resolvers.pagination import Page
 
 
@@ -63,6 +64,23 @@ def token_json(row: AccessToken) -> dict[str, Any]:
         "lastUsedAt": iso(row.last_used_at),
         "expiresAt": iso(row.expires_at),
         "revokedAt": iso(row.revoked_at),
+    }
+
+
+def site_page_json(view: PageView) -> dict[str, Any]:
+    """A campaign site-structure page version (REST, MCP; GraphQL carries the same values)."""
+    return {
+        "campaignId": view.campaign_id,
+        "version": view.version,
+        "latestVersion": view.latest_version,
+        "objectKey": view.object_key,
+        "page": view.page,
+        "schema": view.schema,
+        "status": view.status.value,
+        "access": view.access,
+        "publishedVersion": view.published_version,
+        "publishedAt": iso(view.published_at),
+        "createdAt": iso(view.created_at),
     }
 
 

@@ -1,0 +1,356 @@
+"""Campaign site-structure pages: versioned page metadata in the database, the schema JSON in
+the object store at a deterministic key; publishing sets the campaign's detailsPageSlug."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import anyio
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.tables import Campaign, SitePage, SitePageVersion
+from resolvers.accounts import account_for_handle
+from resolvers.campaigns import campaign_not_found, load_campaign
+from resolvers.context import Context
+from resolvers.domain import SLUG_RE, as_utc, utcnow
+from resolvers.errors import Conflict, InvalidInput, NotFound
+from resolvers.inputs import parse
+from resolvers.objectstore import ObjectNotFound, ObjectStore
+from resolvers.principal import READ_CAMPAIGNS, READ_PAGES, WRITE_PAGES, authorize
+
+log = logging.getLogger("funnelgate.pages")
+
+MAX_SCHEMA_BYTES = 256 * 1024
+MAX_PAGE_BYTES = 16 * 1024
+FREE_WITH_LOGIN = "FREE_WITH_LOGIN"
+SCHEMA_CONTENT_TYPE = "application/json"
+
+
+class PageStatus(str, Enum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+
+
+class PageMetadata(BaseModel):
+    """Page metadata: ``slug`` and ``title`` are required, other keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    slug: str = Field(min_length=1, max_length=128)
+    title: str = Field(min_length=1, max_length=300)
+
+    @field_validator("slug")
+    @classmethod
+    def _url_safe(cls, value: str) -> str:
+        if not SLUG_RE.match(value):
+            raise ValueError(
+                "must be URL-safe: 1-128 of A-Z a-z 0-9 . _ ~ -, not starting with . _ ~ -"
+            )
+        return value
+
+
+class PageInput(BaseModel):
+    """The PUT body: ``{"page": {...}, "schema": {...}}``; the schema must be a JSON object."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    page: PageMetadata
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One version of a campaign's page as clients see it; ``status`` is PUBLISHED when this
+    version is the published one, ``access`` and ``published_*`` describe the page."""
+
+    campaign_id: str
+    version: int
+    latest_version: int
+    object_key: str
+    page: dict[str, Any]
+    schema: dict[str, Any]
+    status: PageStatus
+    access: str | None
+    published_version: int | None
+    published_at: datetime | None
+    created_at: datetime
+
+
+def object_key(handle: str, campaign_id: str, version: int) -> str:
+    return f"site-structure/{handle}/campaigns/{campaign_id}/v{version}.json"
+
+
+def _store(ctx: Context) -> ObjectStore:
+    store = getattr(ctx.services, "object_store", None)
+    if store is None:
+        raise RuntimeError("No object store is configured.")
+    return store
+
+
+def _encode(value: dict[str, Any], what: str, limit: int, code: str) -> bytes:
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(f"{what} cannot be stored as JSON: {exc}.") from exc
+    if len(data) > limit:
+        raise InvalidInput(
+            f"{what} is {len(data)} bytes of JSON; the limit is {limit} bytes.", code=code
+        )
+    return data
+
+
+def _view(head: SitePage, row: SitePageVersion, schema: dict[str, Any]) -> PageView:
+    published = head.published_version is not None
+    return PageView(
+        campaign_id=row.campaign_id,
+        version=row.version,
+        latest_version=head.latest_version,
+        object_key=row.object_key,
+        page=dict(row.page),
+        schema=schema,
+        status=PageStatus.PUBLISHED if head.published_version == row.version else PageStatus.DRAFT,
+        access=head.access if published else None,
+        published_version=head.published_version,
+        published_at=as_utc(head.published_at) if head.published_at else None,
+        created_at=as_utc(row.created_at),
+    )
+
+
+async def _lock_campaign(session: AsyncSession, handle: str, campaign_id: str) -> Campaign:
+    """Load the campaign and hold it until commit, so page writes of one campaign run one at a
+    time: FOR UPDATE on PostgreSQL; on SQLite a first write takes the database write lock."""
+    where = (Campaign.handle == handle, Campaign.campaign_id == campaign_id)
+    query = select(Campaign).where(*where)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        await session.execute(
+            update(Campaign)
+            .where(*where)
+            .values(updated_at=Campaign.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise campaign_not_found(campaign_id)
+    return row
+
+
+async def _check_slug_free(session: AsyncSession, handle: str, campaign_id: str, slug: str) -> None:
+    """A page slug belongs to one campaign of a handle: as its latest page or its published one."""
+    page_owner = select(SitePage.campaign_id).where(
+        SitePage.handle == handle, SitePage.page_slug == slug, SitePage.campaign_id != campaign_id
+    )
+    published_owner = select(Campaign.campaign_id).where(
+        Campaign.handle == handle,
+        Campaign.details_page_slug == slug,
+        Campaign.campaign_id != campaign_id,
+    )
+    owner = (
+        await session.execute(page_owner.union_all(published_owner).limit(1))
+    ).scalar_one_or_none()
+    if owner is not None:
+        raise _slug_conflict(slug, owner)
+
+
+def _slug_conflict(slug: str, owner: str | None = None) -> Conflict:
+    by = f" by campaign '{owner}'" if owner else ""
+    return Conflict(f"Page slug '{slug}' is already used{by}.", code="page_slug_conflict")
+
+
+async def _load_head(session: AsyncSession, handle: str, campaign_id: str) -> SitePage:
+    head = (
+        await session.execute(
+            select(SitePage).where(SitePage.handle == handle, SitePage.campaign_id == campaign_id)
+        )
+    ).scalar_one_or_none()
+    if head is None:
+        await load_campaign(session, handle, campaign_id)  # campaign_not_found first
+        raise NotFound(f"Campaign '{campaign_id}' has no page yet.", code="page_not_found")
+    return head
+
+
+async def _load_version(
+    session: AsyncSession, head: SitePage, version: int | None
+) -> SitePageVersion:
+    wanted = head.latest_version if version is None else version
+    row = (
+        await session.execute(
+            select(SitePageVersion).where(
+                SitePageVersion.account_id == head.account_id,
+                SitePageVersion.handle == head.handle,
+                SitePageVersion.campaign_id == head.campaign_id,
+                SitePageVersion.version == wanted,
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(
+            f"Page of campaign '{head.campaign_id}' has no version {wanted}.",
+            code="page_version_not_found",
+        )
+    return row
+
+
+def _check_version(version: int | None) -> None:
+    if version is not None and version < 1:
+        raise InvalidInput("version must be a positive integer.")
+
+
+async def _read_schema(store: ObjectStore, key: str) -> dict[str, Any]:
+    try:
+        return orjson.loads(await store.get(key))
+    except ObjectNotFound as exc:
+        raise RuntimeError(f"The object {key} of a stored page version is missing.") from exc
+
+
+async def _discard_object(ctx: Context, store: ObjectStore, row: SitePageVersion) -> None:
+    """After a failed write, delete the object unless its version row did get stored (a commit
+    whose outcome is unknown may have succeeded): a stray object is harmless, a row pointing at
+    a missing object is not."""
+    try:
+        async with ctx.sessions() as session:
+            stored = (
+                await session.execute(
+                    select(SitePageVersion.version).where(
+                        SitePageVersion.account_id == row.account_id,
+                        SitePageVersion.handle == row.handle,
+                        SitePageVersion.campaign_id == row.campaign_id,
+                        SitePageVersion.version == row.version,
+                    )
+                )
+            ).scalar_one_or_none()
+        if stored is None:
+            await store.delete(row.object_key)
+    except Exception:
+        log.warning(
+            "could not clean up %s after a failed page write", row.object_key, exc_info=True
+        )
+
+
+async def upsert_page(ctx: Context, handle: str, campaign_id: str, body: Any) -> PageView:
+    """Store ``body`` as the page's next version: the schema object is written first, then the
+    version and head rows in one transaction; if that fails, the object is removed again."""
+    authorize(ctx.principal, handle, WRITE_PAGES)
+    data = parse(PageInput, body)
+    page = data.page.model_dump()
+    _encode(page, "page", MAX_PAGE_BYTES, "page_too_large")
+    schema_bytes = _encode(data.schema_, "schema", MAX_SCHEMA_BYTES, "schema_too_large")
+    store = _store(ctx)
+    now = utcnow()
+    written: SitePageVersion | None = None
+    try:
+        async with ctx.sessions() as session:
+            account = await account_for_handle(session, handle)
+            await _lock_campaign(session, handle, campaign_id)
+            await _check_slug_free(session, handle, campaign_id, data.page.slug)
+            head = (
+                await session.execute(
+                    select(SitePage).where(
+                        SitePage.handle == handle, SitePage.campaign_id == campaign_id
+                    )
+                )
+            ).scalar_one_or_none()
+            version = (head.latest_version if head else 0) + 1
+            row = SitePageVersion(
+                account_id=account.id,
+                handle=handle,
+                campaign_id=campaign_id,
+                version=version,
+                page=page,
+                object_key=object_key(handle, campaign_id, version),
+                schema_sha256=hashlib.sha256(schema_bytes).hexdigest(),
+                schema_bytes=len(schema_bytes),
+                created_at=now,
+            )
+            if head is None:
+                head = SitePage(
+                    account_id=account.id,
+                    handle=handle,
+                    campaign_id=campaign_id,
+                    page_slug=data.page.slug,
+                    latest_version=version,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(head)
+            else:
+                head.page_slug = data.page.slug
+                head.latest_version = version
+                head.updated_at = now
+            session.add(row)
+            # The campaign lock is held, so no other writer can use this key meanwhile.
+            await store.put(row.object_key, schema_bytes, SCHEMA_CONTENT_TYPE)
+            written = row
+            await session.commit()
+    except BaseException as exc:
+        if written is not None:
+            with anyio.CancelScope(shield=True):
+                await _discard_object(ctx, store, written)
+        if isinstance(exc, IntegrityError) and "page_slug" in str(exc.orig):
+            raise _slug_conflict(data.page.slug) from exc
+        raise
+    return _view(head, row, data.schema_)
+
+
+async def get_page(
+    ctx: Context, handle: str, campaign_id: str, version: int | None = None
+) -> PageView:
+    """The latest version of the campaign's page, or ``version``."""
+    authorize(ctx.principal, handle, READ_PAGES)
+    _check_version(version)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        head = await _load_head(session, handle, campaign_id)
+        row = await _load_version(session, head, version)
+    return _view(head, row, await _read_schema(_store(ctx), row.object_key))
+
+
+async def publish_page(
+    ctx: Context, handle: str, campaign_id: str, version: int | None = None
+) -> PageView:
+    """Publish the latest version (or ``version``) with access FREE_WITH_LOGIN and point the
+    campaign's detailsPageSlug at its slug, in one transaction."""
+    authorize(ctx.principal, handle, WRITE_PAGES)
+    _check_version(version)
+    now = utcnow()
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        campaign = await _lock_campaign(session, handle, campaign_id)
+        head = await _load_head(session, handle, campaign_id)
+        row = await _load_version(session, head, version)
+        slug = row.page["slug"]
+        await _check_slug_free(session, handle, campaign_id, slug)
+        if head.published_version != row.version or head.access != FREE_WITH_LOGIN:
+            head.published_version = row.version
+            head.access = FREE_WITH_LOGIN
+            head.published_at = now
+            head.updated_at = now
+        if campaign.details_page_slug != slug:
+            campaign.details_page_slug = slug
+            campaign.updated_at = now
+        await session.commit()
+    return _view(head, row, await _read_schema(_store(ctx), row.object_key))
+
+
+async def find_campaign_by_page_slug(ctx: Context, handle: str, slug: str) -> Campaign:
+    """The campaign whose published page has ``slug``: one read on (handle, details_page_slug)."""
+    authorize(ctx.principal, handle, READ_CAMPAIGNS)
+    async with ctx.sessions() as session:
+        row = (
+            await session.execute(
+                select(Campaign)
+                .where(Campaign.handle == handle, Campaign.details_page_slug == slug)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No campaign has published page '{slug}'.", code="page_not_found")
+    return row
