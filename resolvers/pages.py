@@ -294,8 +294,10 @@ async def upsert_page(ctx: Context, handle: str, campaign_id: str, body: Any) ->
         if written is not None:
             with anyio.CancelScope(shield=True):
                 await _discard_object(ctx, store, written)
-        if isinstance(exc, IntegrityError) and "page_slug" in str(exc.orig):
-            raise _slug_conflict(data.page.slug) from exc
+        if isinstance(exc, IntegrityError):
+            # Another campaign may have claimed the slug since the check (unique index).
+            async with ctx.sessions() as session:
+                await _check_slug_free(session, handle, campaign_id, data.page.slug)
         raise
     return _view(head, row, data.schema_)
 

@@ -17,7 +17,7 @@ from db.tables import SitePage, SitePageVersion
 from resolvers import pages
 from resolvers.auth import authenticate
 from resolvers.context import Context
-from resolvers.errors import NotFound
+from resolvers.errors import Conflict, NotFound
 from tests.conftest import Tenant, gql
 
 CAMPAIGN = "spring-launch"
@@ -199,6 +199,31 @@ async def test_page_slug_is_unique_per_handle_across_campaigns(client, tenant, s
     still = await client.put(summer, json=body(slug="offer"), headers=auth)
     assert (still.status_code, still.json()["error"]) == (409, "page_slug_conflict")
     assert (await client.put(summer, json=body(slug="summer"), headers=auth)).status_code == 201
+
+
+async def test_slug_taken_between_check_and_commit_is_a_conflict_and_stores_nothing(
+    client, tenant, ctx, settings, monkeypatch
+):
+    await make_campaign(client, tenant, "spring-launch")
+    await make_campaign(client, tenant, "summer-launch")
+    ctx = await signed_in(ctx, tenant)
+    await pages.upsert_page(ctx, tenant.handle, "spring-launch", body(slug="offer"))
+    before = stored_files(settings)
+    real_check = pages._check_slug_free
+    calls = []
+
+    async def check_passes_once(*args: Any) -> None:
+        # The first check runs as if the other campaign had not committed yet.
+        calls.append(args)
+        if len(calls) > 1:
+            await real_check(*args)
+
+    monkeypatch.setattr(pages, "_check_slug_free", check_passes_once)
+    with pytest.raises(Conflict) as raised:
+        await pages.upsert_page(ctx, tenant.handle, "summer-launch", body(slug="offer"))
+    assert raised.value.code == "page_slug_conflict"
+    assert len(calls) == 2
+    assert stored_files(settings) == before
 
 
 # --- validation and failures ----------------------------------------------------------------
