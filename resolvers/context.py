@@ -26,3 +26,5 @@ class Context:
     principal: Principal | None = None
     services: Any = None
     loaders: dict[str, Any] = field(default_factory=dict)
+    # Filled by the websocket protocol from connection_init's payload.
+    connection_params: dict[str, Any] | None = None

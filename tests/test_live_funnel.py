@@ -1,0 +1,113 @@
+"""campaignFunnel subscription over graphql-transport-ws against a running server."""
+
+import asyncio
+import json
+
+import httpx
+import websockets
+
+from tests.live_server import running_gateway
+
+SUBSCRIPTION = """subscription($h: String!, $c: String!) {
+  campaignFunnel(handle: $h, campaignId: $c) { campaignId clicks qualifiedClicks conversions }
+}"""
+
+
+async def _setup_campaign(base: str, tenant) -> None:
+    async with httpx.AsyncClient(base_url=base) as http:
+        h = tenant.auth("ADMIN")
+        r = await http.post(
+            f"/v2/handles/{tenant.handle}/campaigns",
+            json={"campaignId": "live", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        r = await http.put(
+            f"/v2/handles/{tenant.handle}/links/live",
+            json={"destinationUrl": "https://shop.example.com/", "campaignId": "live"},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+
+
+async def _subscribe(base: str, token: str, handle: str):
+    ws = await websockets.connect(
+        base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert ack["type"] == "connection_ack"
+    await ws.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIPTION, "variables": {"h": handle, "c": "live"}},
+            }
+        )
+    )
+    return ws
+
+
+async def _next(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def test_subscription_pushes_the_funnel_when_clicks_land(settings, tenant):
+    with running_gateway(settings) as base:
+        await _setup_campaign(base, tenant)
+        ws = await _subscribe(base, tenant.jwt("CREATOR"), tenant.handle)
+        try:
+            first = await _next(ws)
+            assert first["type"] == "next"
+            assert first["payload"]["data"]["campaignFunnel"]["clicks"] == 0
+            async with httpx.AsyncClient(base_url=base) as http:
+                for _ in range(3):
+                    r = await http.get(
+                        f"/{tenant.handle}/live",
+                        headers={"user-agent": "Mozilla/5.0 (X11; Linux) Firefox"},
+                    )
+                    assert r.status_code == 302
+            # Three clicks within a second are coalesced: pushes only ever grow, and the
+            # last one seen within a few seconds carries all three.
+            seen = []
+            while not seen or seen[-1] < 3:
+                message = await _next(ws)
+                assert message["type"] == "next", message
+                seen.append(message["payload"]["data"]["campaignFunnel"]["clicks"])
+            assert seen == sorted(seen) and seen[-1] == 3 and len(seen) <= 3
+        finally:
+            await ws.close()
+
+
+async def test_another_tenants_token_cannot_subscribe(settings, tenant):
+    with running_gateway(settings) as base:
+        await _setup_campaign(base, tenant)
+        foreign = tenant.jwt("ADMIN", handle=tenant.other_handle)
+        ws = await _subscribe(base, foreign, tenant.handle)
+        try:
+            message = await _next(ws)
+            body = json.dumps(message)
+            assert message["type"] in ("next", "error")
+            assert "forbidden" in body and "clicks" not in body.replace('"clicks"', "")
+        finally:
+            await ws.close()
+
+
+async def test_a_bad_token_is_refused_at_connection(settings, tenant):
+    with running_gateway(settings) as base:
+        ws = await websockets.connect(
+            base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
+        )
+        await ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": "Bearer not-a-token"}}
+            )
+        )
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("connection was not closed")
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
