@@ -188,6 +188,17 @@ def demo(
     typer.echo(f"Token (ADMIN, 7 days): {token}")
 
 
+@cli.command("openapi")
+def print_openapi() -> None:
+    """Print the OpenAPI 3.1 document of the REST routes (JSON)."""
+    from app.main import create_app
+    from app.openapi import build_document
+
+    # No click journal: printing the document must not touch the disk.
+    app = create_app(get_settings().model_copy(update={"journal_enabled": False}))
+    typer.echo(json.dumps(build_document(app.routes), indent=2, ensure_ascii=False))
+
+
 @cli.command("schema")
 def print_schema() -> None:
     """Print the GraphQL SDL."""

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette_compress import CompressMiddleware
 
-from app import probes, redirect
+from app import openapi, probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.ratelimit import RateLimitMiddleware
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *analytics.ROUTES,
         *personalization.ROUTES,
         *pages.ROUTES,
+        *openapi.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,
     ]

@@ -9,11 +9,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.openapi import operation
+from app.rest.shapes import LivenessProbe, ReadinessProbe
 
+
+@operation(summary="Liveness probe", tags=["probes"], responses={200: LivenessProbe})
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+@operation(
+    summary="Readiness probe: the database answers",
+    tags=["probes"],
+    responses={200: ReadinessProbe, 503: ReadinessProbe},
+)
 async def readyz(request: Request) -> Response:
     """503 when the database does not answer; reports a degraded ingest and its journal."""
     services = request.app.state.services

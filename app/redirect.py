@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from app.openapi import Param, Reply, operation
 from resolvers.redirects import Visit, follow_link
 
 _NOT_FOUND = """<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title>
@@ -22,6 +23,23 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+@operation(
+    summary="Follow a short link",
+    tags=["redirect"],
+    head=True,
+    query=[Param("utm_source", {"type": "string"}), Param("utm_medium", {"type": "string"})],
+    responses={
+        302: Reply(
+            "To the destination (or a personalization variant); the click is recorded "
+            "when the link's campaign is ACTIVE.",
+            headers={"Location": {"schema": {"type": "string"}, "required": True}},
+        ),
+        404: Reply("No such link.", {"type": "string"}, media_type="text/html"),
+    },
+    errors=[503],
+    description="Query parameters are passed on to the click (utm_*); with "
+    "appendContextParam the destination gets fg_click=<click context id>.",
+)
 async def redirect(request: Request) -> Response:
     services = request.app.state.services
     handle, slug = request.path_params["handle"], request.path_params["slug"]

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.openapi import Reply, operation
+from app.rest import shapes
 from app.rest.common import ORJSONResponse, json_body, request_context
 from resolvers import conversions
+from resolvers.conversions import MAX_BATCH, ConversionInput
 from resolvers.errors import DomainError, InvalidInput
+from resolvers.inputs import _Input
+from resolvers.principal import WRITE_CONVERSIONS
 
 
+class ConversionBatch(_Input):
+    """``{"events": [...]}``: each event is validated, recorded or rejected on its own."""
+
+    events: list[ConversionInput] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+@operation(
+    summary="Record conversion events",
+    tags=["conversions"],
+    body=(ConversionInput, ConversionBatch),
+    responses={
+        201: Reply("The event was recorded.", shapes.ConversionOutcome),
+        200: Reply(
+            "A repeated or ignored event, or a batch (per-event results).",
+            (shapes.ConversionOutcome, shapes.ConversionBatchResult),
+        ),
+    },
+    access=WRITE_CONVERSIONS,
+    errors=[503],
+    description="One event, or a batch of up to 1,000. A repeated eventId is acknowledged "
+    "once and never double counted; events of campaigns that are not ACTIVE are ignored.",
+)
 async def post_conversions(request: Request) -> Response:
     ctx = await request_context(request)
     handle = request.path_params["handle"]

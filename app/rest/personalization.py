@@ -8,12 +8,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.openapi import Reply, operation
+from app.rest import shapes
 from app.rest.common import ORJSONResponse, json_body, request_context
 from db.tables import PersonalizationRule
 from resolvers import personalization
 from resolvers.domain import iso
 from resolvers.inputs import parse
 from resolvers.personalization import RuleInput
+from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS
+
+TAGS = ["personalization"]
 
 
 def rule_json(rule: PersonalizationRule) -> dict[str, Any]:
@@ -29,12 +34,26 @@ def rule_json(rule: PersonalizationRule) -> dict[str, Any]:
     }
 
 
+@operation(
+    summary="List personalization rules",
+    tags=TAGS,
+    responses={200: shapes.PersonalizationRuleList},
+    access=READ_CAMPAIGNS,
+)
 async def list_rules(request: Request) -> Response:
     ctx = await request_context(request)
     rows = await personalization.list_rules(ctx, request.path_params["handle"])
     return ORJSONResponse({"rules": [rule_json(r) for r in rows]})
 
 
+@operation(
+    summary="Create a personalization rule",
+    tags=TAGS,
+    body=RuleInput,
+    responses={201: shapes.PersonalizationRuleEnvelope},
+    access=WRITE_CAMPAIGNS,
+    errors=[409],
+)
 async def create_rule(request: Request) -> Response:
     ctx = await request_context(request)
     data = parse(RuleInput, await json_body(request))
@@ -42,6 +61,12 @@ async def create_rule(request: Request) -> Response:
     return ORJSONResponse({"rule": rule_json(row)}, status_code=201)
 
 
+@operation(
+    summary="Fetch a personalization rule",
+    tags=TAGS,
+    responses={200: shapes.PersonalizationRuleEnvelope},
+    access=READ_CAMPAIGNS,
+)
 async def get_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
@@ -49,6 +74,17 @@ async def get_rule(request: Request) -> Response:
     return ORJSONResponse({"rule": rule_json(row)})
 
 
+@operation(
+    summary="Create or replace a personalization rule",
+    tags=TAGS,
+    body=RuleInput,
+    responses={
+        201: Reply("Created.", shapes.PersonalizationRuleEnvelope),
+        200: Reply("Replaced.", shapes.PersonalizationRuleEnvelope),
+    },
+    access=WRITE_CAMPAIGNS,
+    errors=[409],
+)
 async def put_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
@@ -57,6 +93,12 @@ async def put_rule(request: Request) -> Response:
     return ORJSONResponse({"rule": rule_json(row)}, status_code=201 if created else 200)
 
 
+@operation(
+    summary="Delete a personalization rule",
+    tags=TAGS,
+    responses={204: None},
+    access=WRITE_CAMPAIGNS,
+)
 async def delete_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
