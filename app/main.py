@@ -13,6 +13,7 @@ from starlette_compress import CompressMiddleware
 from app import openapi, probes, redirect
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
+from app.mcp import MCPEndpoint
 from app.ratelimit import RateLimitMiddleware
 from app.rest import analytics, campaigns, conversions, links, pages, personalization, tokens
 from app.services import Services
@@ -22,12 +23,14 @@ from app.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     services = Services.build(settings)
+    mcp = MCPEndpoint(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.start()
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await services.close()
 
@@ -42,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *analytics.ROUTES,
         *personalization.ROUTES,
         *pages.ROUTES,
+        Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         *openapi.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,

@@ -1,0 +1,222 @@
+"""The MCP server at ``/mcp`` (streamable HTTP, stateless, JSON responses): tools over the same
+resolvers as the REST shim, each HTTP request authenticated by its bearer token (a PAT; a JWT
+works too), with the same access rules as the matching REST route."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from mcp.server.fastmcp import Context as ToolContext
+from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.fastmcp.tools import Tool
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import Field
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from app.rest.views import campaign_json, funnel_json, health_json, page_json, site_page_json
+from resolvers import campaigns, funnels, health, pages
+from resolvers.auth import authenticate
+from resolvers.context import Context
+from resolvers.domain import CampaignStatus
+from resolvers.errors import DomainError, Unauthenticated
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+log = logging.getLogger("funnelgate.mcp")
+
+CONTEXT_KEY = "funnelgate.context"
+T = TypeVar("T")
+
+Handle = Annotated[str, Field(description="Handle (namespace) that owns the campaign.")]
+CampaignId = Annotated[str, Field(description="Campaign id, e.g. spring-launch.")]
+Version = Annotated[int | None, Field(ge=1, description="Omit for the latest.")]
+DateRange = Annotated[
+    str | None,
+    Field(description="YYYYMMDD,YYYYMMDD or a name such as last_7_days; whole life if omitted."),
+]
+
+
+def _context(tool_ctx: ToolContext) -> Context:
+    request = tool_ctx.request_context.request
+    if request is None or CONTEXT_KEY not in request.scope:
+        raise ToolError("unauthenticated: This tool is only served over authenticated HTTP.")
+    return request.scope[CONTEXT_KEY]
+
+
+async def _call(tool_ctx: ToolContext, resolver: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run a resolver as the caller; domain errors become tool errors led by their code."""
+    try:
+        return await resolver(_context(tool_ctx), *args)
+    except DomainError as exc:
+        raise ToolError(f"{exc.code}: {exc.message}") from exc
+    except ToolError:
+        raise
+    except Exception as exc:
+        log.exception("MCP tool failed", exc_info=exc)
+        raise ToolError("internal_error: Unexpected error.") from exc
+
+
+async def campaign_structure_get(
+    handle: Handle, campaign_id: CampaignId, ctx: ToolContext, version: Version = None
+) -> dict[str, Any]:
+    """Fetch a campaign's site-structure page (metadata and schema JSON): the latest version,
+    or the one asked for. Needs pages.read or pages.write."""
+    return site_page_json(await _call(ctx, pages.get_page, handle, campaign_id, version))
+
+
+async def campaign_structure_upsert(
+    handle: Handle,
+    campaign_id: CampaignId,
+    page: Annotated[
+        dict[str, Any],
+        Field(description="Page metadata: slug (URL-safe, unique per handle), title, any more."),
+    ],
+    schema: Annotated[dict[str, Any], Field(description="The page's schema JSON object.")],
+    ctx: ToolContext,
+) -> dict[str, Any]:
+    """Store page metadata and a schema JSON object (up to 256 KiB) as the page's next
+    version. Needs pages.write."""
+    body = {"page": page, "schema": schema}
+    return site_page_json(await _call(ctx, pages.upsert_page, handle, campaign_id, body))
+
+
+async def campaign_structure_publish(
+    handle: Handle, campaign_id: CampaignId, ctx: ToolContext, version: Version = None
+) -> dict[str, Any]:
+    """Publish the latest version (or the one asked for) with access FREE_WITH_LOGIN and set
+    the campaign's detailsPageSlug. Needs pages.write."""
+    return site_page_json(await _call(ctx, pages.publish_page, handle, campaign_id, version))
+
+
+async def campaign_list(
+    handle: Handle,
+    ctx: ToolContext,
+    status: CampaignStatus | None = None,
+    limit: Annotated[int | None, Field(ge=1, le=100)] = None,
+    cursor: Annotated[str | None, Field(description="nextCursor of a page.")] = None,
+) -> dict[str, Any]:
+    """List a handle's campaigns, newest first, a page at a time. Needs campaigns.read."""
+    page = await _call(ctx, campaigns.list_campaigns, handle, status, limit, cursor)
+    return page_json(page, "campaigns", campaign_json)
+
+
+async def campaign_health(
+    handle: Handle, campaign_id: CampaignId, ctx: ToolContext
+) -> dict[str, Any]:
+    """Readiness checks of a campaign (tracking preset, conversion event type, primary link
+    and more), each PASS, WARN or FAIL. Needs campaigns.read."""
+    return health_json(await _call(ctx, health.campaign_health, handle, campaign_id))
+
+
+async def funnel_query(
+    handle: Handle,
+    ctx: ToolContext,
+    campaign_id: Annotated[
+        str | None, Field(description="One campaign; all campaigns if omitted.")
+    ] = None,
+    date_range: DateRange = None,
+    include_test: Annotated[bool, Field(description="Count test conversions too.")] = False,
+) -> dict[str, Any]:
+    """The funnel of one campaign, or the aggregate and per-campaign funnels of the handle;
+    the same JSON as GET /v2/handles/{handle}/analytics?funnel=true. Needs analytics.read."""
+    if campaign_id is not None:
+        funnel = await _call(
+            ctx, funnels.campaign_funnel, handle, campaign_id, date_range, include_test
+        )
+        return {"funnel": [funnel_json(funnel)]}
+    result = await _call(ctx, funnels.handle_analytics, handle, date_range, include_test)
+    return {
+        "aggregate": funnel_json(result.aggregate),
+        "funnel": [funnel_json(f) for f in result.funnels],
+    }
+
+
+TOOLS = [
+    campaign_structure_get,
+    campaign_structure_upsert,
+    campaign_structure_publish,
+    campaign_list,
+    campaign_health,
+    funnel_query,
+]
+
+
+@functools.cache
+def _tools() -> list[Tool]:
+    # Built once per process: deriving argument models from signatures is the slow part of
+    # setting up the server, and the tools hold no per-app state.
+    return [Tool.from_function(fn) for fn in TOOLS]
+
+
+class MCPEndpoint:
+    """ASGI app for ``/mcp``: resolves the caller from ``Authorization: Bearer`` (401 JSON
+    without a valid token), then hands the request to the SDK's session manager."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.server = FastMCP(
+            "funnelgate",
+            instructions="Campaign site-structure pages, campaigns, health and funnels.",
+            tools=_tools(),
+            stateless_http=True,
+            json_response=True,
+            # Every request must carry a bearer token, which a DNS-rebinding page cannot
+            # supply; the gateway answers under whatever host name it is deployed.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self.server.streamable_http_app()  # creates the session manager we dispatch to
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the SDK's session manager (its task group) while the app lives.
+
+        It runs in a task of its own: a task group must be left by the task that entered it,
+        and a lifespan may be entered and left by different tasks (test fixtures do that).
+        """
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def run() -> None:
+            async with self.server.session_manager.run():
+                started.set()
+                await stop.wait()
+
+        task = asyncio.create_task(run(), name="mcp-session-manager")
+        ready = asyncio.create_task(started.wait())
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if task.done():
+            task.result()  # failed while starting: raise its error
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = Context(
+            sessions=self.services.sessions,
+            settings=self.services.settings,
+            services=self.services,
+        )
+        try:
+            ctx.principal = await authenticate(ctx, Headers(scope=scope).get("authorization"))
+            if ctx.principal is None:
+                raise Unauthenticated()
+        except Unauthenticated as exc:
+            response = JSONResponse(
+                {"error": exc.code, "message": exc.message},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.server.session_manager.handle_request({**scope, CONTEXT_KEY: ctx}, receive, send)
