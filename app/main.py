@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *analytics.ROUTES,
         *personalization.ROUTES,
         *pages.ROUTES,
-        Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
+        Route("/mcp", mcp, methods=["POST"]),
         *openapi.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,

@@ -21,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from app.openapi import Reply, operation
 from app.rest.views import campaign_json, funnel_json, health_json, page_json, site_page_json
 from resolvers import campaigns, funnels, health, pages
 from resolvers.auth import authenticate
@@ -157,6 +158,20 @@ def _tools() -> list[Tool]:
     return [Tool.from_function(fn) for fn in TOOLS]
 
 
+@operation(
+    method="POST",
+    summary="Model Context Protocol: streamable HTTP, stateless, JSON responses",
+    tags=["mcp"],
+    body={"type": "object", "description": "An MCP JSON-RPC 2.0 message."},
+    responses={
+        200: Reply("The JSON-RPC response.", {"type": "object"}),
+        202: Reply("Accepted: the message was a notification."),
+    },
+    security=["pat", "jwt"],
+    errors=[401],
+    description="Tools: " + ", ".join(fn.__name__ for fn in TOOLS) + "; each needs what "
+    "its REST route needs (pages.read, pages.write, campaigns.read or analytics.read).",
+)
 class MCPEndpoint:
     """ASGI app for ``/mcp``: resolves the caller from ``Authorization: Bearer`` (401 JSON
     without a valid token), then hands the request to the SDK's session manager."""
@@ -169,6 +184,8 @@ class MCPEndpoint:
             tools=_tools(),
             stateless_http=True,
             json_response=True,
+            # FastMCP calls logging.basicConfig with this level: keep the root at the default.
+            log_level="WARNING",
             # Every request must carry a bearer token, which a DNS-rebinding page cannot
             # supply; the gateway answers under whatever host name it is deployed.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
