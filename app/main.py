@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette_compress import CompressMiddleware
 
-from app import openapi, probes, redirect
+from app import openapi, probes, redirect, webconsole
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.mcp import MCPEndpoint
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *pages.ROUTES,
         Route("/mcp", mcp, methods=["POST"]),
         *openapi.ROUTES,
+        *webconsole.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
         *redirect.ROUTES,
     ]
