@@ -9,11 +9,17 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from app.openapi import Param, Reply, operation
+from app.persisted import PersistedQueries, PersistedQueryError, RequestErrorResult
 from app.services import Services
 from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.errors import Unauthenticated
 from schema import build_schema
+
+try:  # where strawberry's HTTP layer takes its HTTPException from
+    from cross_web import HTTPException
+except ImportError:  # strawberry before cross-web
+    from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
 
 _GRAPHQL_REQUEST = {
     "type": "object",
@@ -69,6 +75,40 @@ class GraphQLApp(GraphQL):
     def __init__(self, services: Services) -> None:
         super().__init__(build_schema(services.settings), graphql_ide="graphiql")
         self.services = services
+        self.persisted = PersistedQueries.from_settings(services.settings, services.redis)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only a persisted-query hash has no ``query`` either, but wants a result.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        """Fills the query in from a persisted-query hash before Strawberry runs it."""
+        if isinstance(request_data, list):  # batching is off: Strawberry refuses lists earlier
+            raise HTTPException(400, "Batched operations are not supported.")
+        try:
+            request_data = await self.persisted.resolve(request_data)
+        except PersistedQueryError as exc:
+            if exc.status != 200:
+                sub_response.status_code = exc.status
+            return exc.result()
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        if isinstance(result, RequestErrorResult):  # never executed: no ``data`` entry
+            return {"errors": [error.formatted for error in result.errors or ()]}
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         ctx = Context(

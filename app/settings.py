@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=1)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=4000, ge=10)
-    graphql_max_cost: int = Field(default=5000, ge=1)
+    graphql_max_cost: int = Field(default=10000, ge=1)
     graphql_apq: bool = True
     graphql_apq_cache_size: int = Field(default=1000, ge=1)
     graphql_allowlist: bool = False

@@ -14,8 +14,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from schema.allowlist import OperationAllowList, load_allowlist
 from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
+from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
@@ -41,8 +43,21 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         ParserCache,
         ValidationCache,
+        # After ValidationCache: a gate that refuses an operation replaces its verdict.
+        *_operation_gates(settings),
         DomainErrorExtension,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def _operation_gates(settings: Settings) -> list:
+    gates: list = []
+    if settings.graphql_allowlist:
+        if not settings.graphql_allowlist_file:
+            raise ValueError("FUNNELGATE_GRAPHQL_ALLOWLIST needs FUNNELGATE_GRAPHQL_ALLOWLIST_FILE")
+        registered = frozenset(load_allowlist(settings.graphql_allowlist_file))
+        gates.append(lambda: OperationAllowList(registered))
+    gates.append(lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost))
+    return gates
