@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,6 +22,8 @@ account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 token_cli = typer.Typer(help="Mint tokens.", no_args_is_help=True)
 cli.add_typer(account_cli, name="account")
 cli.add_typer(token_cli, name="token")
+graphql_cli = typer.Typer(help="GraphQL operations: the allow-list.", no_args_is_help=True)
+cli.add_typer(graphql_cli, name="graphql")
 
 
 def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -205,6 +208,49 @@ def print_schema() -> None:
     from schema import build_schema
 
     typer.echo(build_schema(get_settings()).as_str())
+
+
+@graphql_cli.command("register")
+def graphql_register(
+    files: Annotated[list[Path], typer.Argument(help="Operation documents (.graphql).")],
+    allowlist: Annotated[
+        Path | None,
+        typer.Option(help="Registry to add to; default FUNNELGATE_GRAPHQL_ALLOWLIST_FILE."),
+    ] = None,
+) -> None:
+    """Check operations against the schema and add them to the allow-list; print their hashes.
+
+    Clients must send each file's text exactly, or its sha256 as a persisted query.
+    """
+    from graphql import GraphQLError, parse, validate
+
+    from schema import build_schema
+    from schema.allowlist import register_operations
+
+    settings = get_settings()
+    target = allowlist or settings.graphql_allowlist_file
+    if not target:
+        typer.echo("error: pass --allowlist or set FUNNELGATE_GRAPHQL_ALLOWLIST_FILE", err=True)
+        raise typer.Exit(2)
+    schema = build_schema(settings.model_copy(update={"graphql_allowlist": False}))._schema
+    queries = []
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        try:
+            errors = validate(schema, parse(text))
+        except GraphQLError as exc:
+            errors = [exc]
+        if errors:
+            typer.echo(f"error: {file}: {errors[0].message}", err=True)
+            raise typer.Exit(2)
+        queries.append(text)
+    try:
+        digests = register_operations(target, queries)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for file, digest in zip(files, digests, strict=True):
+        typer.echo(f"{digest}  {file}")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def query_hash(query: str) -> str:
 def load_allowlist(path: str | Path) -> dict[str, str]:
     """Read the registry; refuse a file whose ids are not the sha256 of their query."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if isinstance(data, dict) and data.get("format") == "apollo-persisted-query-manifest":
+    if _is_manifest(data):
         entries = {op["id"]: op["body"] for op in data.get("operations", [])}
     elif isinstance(data, dict):
         entries = data
@@ -40,6 +40,26 @@ def load_allowlist(path: str | Path) -> dict[str, str]:
             raise ValueError(f"{path}: entry {digest!r} is not the sha256 of its query")
         registry[query_hash(query)] = query
     return registry
+
+
+def _is_manifest(data: object) -> bool:
+    return isinstance(data, dict) and data.get("format") == "apollo-persisted-query-manifest"
+
+
+def register_operations(path: str | Path, queries: list[str]) -> list[str]:
+    """Add ``queries`` to the ``{sha256: query}`` registry at ``path``; return their hashes."""
+    path = Path(path)
+    registry: dict[str, str] = {}
+    if path.exists():
+        if _is_manifest(json.loads(path.read_text(encoding="utf-8"))):
+            raise ValueError(f"{path}: an Apollo manifest; regenerate it with Apollo's tooling")
+        registry = load_allowlist(path)
+    digests = [query_hash(query) for query in queries]
+    registry.update(zip(digests, queries, strict=True))
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return digests
 
 
 class OperationAllowList(SchemaExtension):

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.main import create_app
 from app.settings import Settings
 from schema import build_schema
@@ -281,3 +283,23 @@ def test_allowlist_with_a_wrong_hash_or_no_file_refuses_to_start(
         )
     with pytest.raises(ValueError, match="ALLOWLIST_FILE"):
         create_app(settings.model_copy(update={"graphql_allowlist": True}))
+
+
+def test_cli_registers_operations_and_refuses_invalid_ones(tmp_path: Path) -> None:
+    operation = tmp_path / "ping.graphql"
+    operation.write_text(TYPENAME)
+    registry = tmp_path / "operations.json"
+    result = CliRunner().invoke(
+        cli, ["graphql", "register", str(operation), "--allowlist", str(registry)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.split()[0] == sha(TYPENAME)
+    assert json.loads(registry.read_text()) == {sha(TYPENAME): TYPENAME}
+
+    broken = tmp_path / "broken.graphql"
+    broken.write_text("{ noSuchField }")
+    result = CliRunner().invoke(
+        cli, ["graphql", "register", str(broken), "--allowlist", str(registry)]
+    )
+    assert result.exit_code == 2
+    assert json.loads(registry.read_text()) == {sha(TYPENAME): TYPENAME}
