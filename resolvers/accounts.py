@@ -102,6 +102,8 @@ def _info(account: Account) -> AccountInfo:
 
 async def account_for_handle(session: AsyncSession, handle: str) -> AccountInfo:
     """The account owning ``handle``; NotFound if the handle does not exist."""
+    if "\x00" in handle:  # no handle holds NUL, and PostgreSQL cannot compare with one
+        raise NotFound(f"Handle '{handle}' not found.", code="handle_not_found")
     row = (
         await session.execute(
             select(Account)

@@ -50,6 +50,8 @@ def campaign_not_found(campaign_id: str) -> NotFound:
 
 
 async def load_campaign(session: AsyncSession, handle: str, campaign_id: str) -> Campaign:
+    if "\x00" in campaign_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+        raise campaign_not_found(campaign_id)
     row = (
         await session.execute(
             select(Campaign).where(Campaign.handle == handle, Campaign.campaign_id == campaign_id)
@@ -64,7 +66,7 @@ async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Ca
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     campaign_id = (
         validate_campaign_id(data.campaignId)
-        if data.campaignId
+        if data.campaignId is not None
         else ("cmp_" + secrets.token_hex(8))
     )
     if data.status not in (CampaignStatus.DRAFT, CampaignStatus.ACTIVE):
@@ -167,6 +169,8 @@ async def update_campaign(
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     if data.primarySlug:
         validate_slug(data.primarySlug)
+    if "\x00" in campaign_id:
+        raise campaign_not_found(campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         query = select(Campaign).where(

@@ -22,6 +22,7 @@ def validate_destination(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        _ = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
         raise InvalidInput(
             f"destinationUrl is not a valid URL: {exc}.", code="invalid_destination_url"
@@ -30,9 +31,10 @@ def validate_destination(url: str) -> str:
         raise InvalidInput(
             "destinationUrl must be an absolute http or https URL.", code="invalid_destination_url"
         )
-    if any(ch.isspace() for ch in url):
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise InvalidInput(
-            "destinationUrl must not contain whitespace.", code="invalid_destination_url"
+            "destinationUrl must not contain whitespace or control characters.",
+            code="invalid_destination_url",
         )
     return url
 
@@ -42,6 +44,8 @@ def link_not_found(slug: str) -> NotFound:
 
 
 async def load_link(session: AsyncSession, handle: str, slug: str) -> Link:
+    if "\x00" in slug:  # cannot exist, and PostgreSQL cannot compare with NUL
+        raise link_not_found(slug)
     row = (
         await session.execute(select(Link).where(Link.handle == handle, Link.slug == slug))
     ).scalar_one_or_none()
@@ -110,6 +114,8 @@ async def list_links(
     size = page_size(first)
     where = [Link.handle == handle]
     if campaign_id is not None:
+        if "\x00" in campaign_id:
+            raise InvalidInput("campaignId must not contain NUL characters.")
         where.append(Link.campaign_id == campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
@@ -128,6 +134,8 @@ async def list_links(
 
 async def delete_link(ctx: Context, handle: str, slug: str) -> None:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
+    if "\x00" in slug:
+        raise link_not_found(slug)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         result = await session.execute(delete(Link).where(Link.handle == handle, Link.slug == slug))

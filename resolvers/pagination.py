@@ -50,4 +50,6 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
         raise InvalidInput("Invalid cursor.") from exc
     if not isinstance(key, list) or len(key) != length or not all(isinstance(k, str) for k in key):
         raise InvalidInput("Invalid cursor.")
+    if any("\x00" in k for k in key):
+        raise InvalidInput("Invalid cursor.")
     return key
