@@ -250,6 +250,14 @@ async def test_allowlist_is_enforced_by_the_schema_itself(
     }
     allowed = await schema.execute(TYPENAME)
     assert allowed.errors is None and allowed.data == {"__typename": "Query"}
+    stream = await schema.subscribe(
+        'subscription { campaignFunnel(handle: "a", campaignId: "b") { clicks } }'
+    )
+    try:
+        first = await anext(aiter(stream))
+    finally:
+        await stream.aclose()
+    assert first.errors and first.errors[0].extensions == {"code": "PERSISTED_QUERY_NOT_ALLOWED"}
 
 
 async def test_allowlist_accepts_an_apollo_manifest(settings: Settings, tmp_path: Path) -> None:
