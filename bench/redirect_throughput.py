@@ -253,6 +253,9 @@ async def bench_gateway(
         await asyncio.sleep(0.5)
         ready = await wait_ingest_settled(server.base_url)
         after = await count_clicks(database_url, tenant.account_id, tenant.handle)
+        paused = None
+        if args.also_paused:
+            paused = await paused_run(args, server.base_url, tenant, url)
     durability = Durability(result.ok, after - before)
     extra = {
         "warmup_302": warm.ok,
@@ -260,8 +263,24 @@ async def bench_gateway(
         "clicks_after": after,
         "handle": tenant.handle,
         "readyz_after": ready,
+        "paused": asdict(paused) if paused else None,
     }
     return result, durability, extra
+
+
+async def paused_run(args: argparse.Namespace, base_url: str, tenant: Any, url: str) -> LoadResult:
+    """The same link with its campaign PAUSED: the full redirect path minus the click write."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base_url, headers=tenant.auth, timeout=10) as client:
+        r = await client.patch(
+            f"/v2/handles/{tenant.handle}/campaigns/{tenant.campaign_id}",
+            json={"status": "PAUSED"},
+        )
+        r.raise_for_status()
+    await asyncio.sleep(1.0)  # past the link cache TTL
+    await load(url, args, "gateway (paused) warm-up", args.warmup)
+    return await load(url, args, "gateway, campaign PAUSED", args.seconds)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -276,6 +295,9 @@ async def main_async(args: argparse.Namespace) -> None:
     async with bench_database(args.database_url, args.keep) as database_url:
         gateway, durability, extra = await bench_gateway(args, database_url)
     say(f"gateway         {gateway.line()}")
+    if extra.get("paused"):
+        p = LoadResult(**extra["paused"])
+        say(f"gateway, campaign PAUSED (redirect without a click write)  {p.line()}")
     ratio = gateway.rps / bare.rps if bare.rps else 0.0
     ratio_ok = ratio >= TARGET_RATIO
     p99_ok = gateway.p99_ms <= TARGET_P99_MS
@@ -344,6 +366,12 @@ def main(argv: list[str] | None = None) -> None:
         default="raised",
         help="Gateway rate limiter: raised (on, limits out of reach of one client IP; "
         "default), off, or default (shipped limits: expect 429s).",
+    )
+    parser.add_argument(
+        "--also-paused",
+        action="store_true",
+        help="Then load the gateway once more with the campaign PAUSED (no click written): "
+        "separates the HTTP path from the ingest path.",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600 or not 1 <= args.connections <= 1024:
