@@ -17,6 +17,7 @@ from resolvers.context import Context
 from resolvers.dateranges import DayRange, parse_date_range
 from resolvers.domain import as_utc
 from resolvers.principal import READ_ANALYTICS, authorize
+from resolvers.readreplica import run_read
 from resolvers.stages import CLICKS_STAGE, StageSpec, stage_specs
 
 BREAKDOWN_DIMENSIONS = ("source", "country", "device")
@@ -60,7 +61,8 @@ class Funnel:
     def confidence(self) -> int | None:
         if not self.conversions:
             return None
-        return round(100 * self.attributed_conversions / self.conversions)
+        # Half up in integers: Python's round() would turn 12.5 into 12 (banker's rounding).
+        return (200 * self.attributed_conversions + self.conversions) // (2 * self.conversions)
 
     @property
     def stages(self) -> list[FunnelStage]:
@@ -212,7 +214,8 @@ async def campaign_funnel(
     include_test: bool = False,
 ) -> Funnel:
     authorize(ctx.principal, handle, READ_ANALYTICS)
-    async with ctx.sessions() as session:
+
+    async def read(session: AsyncSession) -> Funnel:
         account = await account_for_handle(session, handle)
         days = resolve_days(account, date_range)
         campaign = await load_campaign(session, handle, campaign_id)
@@ -224,7 +227,9 @@ async def campaign_funnel(
             days,
             include_test,
         )
-    return funnels[campaign_id]
+        return funnels[campaign_id]
+
+    return await run_read(ctx, read)
 
 
 async def handle_analytics(
@@ -232,7 +237,8 @@ async def handle_analytics(
 ) -> HandleAnalytics:
     """The aggregate over all campaigns, and the 50 campaigns with most qualified clicks."""
     authorize(ctx.principal, handle, READ_ANALYTICS)
-    async with ctx.sessions() as session:
+
+    async def read(session: AsyncSession) -> tuple[AccountInfo, dict[str, Funnel]]:
         account = await account_for_handle(session, handle)
         days = resolve_days(account, date_range)
         campaigns = dict(
@@ -244,7 +250,9 @@ async def handle_analytics(
                 )
             ).all()
         )
-        funnels = await load_funnels(session, account, handle, campaigns, days, include_test)
+        return account, await load_funnels(session, account, handle, campaigns, days, include_test)
+
+    account, funnels = await run_read(ctx, read)
     aggregate = Funnel(
         None, account.currency, stage_names=[s.name for s in stage_specs(account.funnel_stages)]
     )
@@ -282,7 +290,8 @@ class FunnelLoader:
             authorize(self._ctx.principal, handle, READ_ANALYTICS)
             groups[(handle, date_range, include_test)][cid] = conv
         results: dict[tuple[str, str | None, bool], dict[str, Funnel]] = {}
-        async with self._ctx.sessions() as session:
+
+        async def read(session: AsyncSession) -> None:
             for (handle, date_range, include_test), campaigns in groups.items():
                 account = await account_for_handle(session, handle)
                 results[(handle, date_range, include_test)] = await load_funnels(
@@ -293,6 +302,8 @@ class FunnelLoader:
                     resolve_days(account, date_range),
                     include_test,
                 )
+
+        await run_read(self._ctx, read)
         return [results[(h, d, t)][cid] for h, cid, _, d, t in keys]
 
 
