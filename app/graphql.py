@@ -77,6 +77,17 @@ class GraphQLApp(GraphQL):
         self.services = services
         self.persisted = PersistedQueries.from_settings(services.settings, services.redis)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        # Strawberry only expects malformed JSON: bytes that are not UTF-8, or a bare string,
+        # number or null it then reads fields off, would crash it into a 500, not a 400.
+        try:
+            value = super().parse_json(data)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, "The request body is not UTF-8.") from exc
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The GraphQL request must be a JSON object.")
+        return value
+
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only a persisted-query hash has no ``query`` either, but wants a result.
         return "extensions" not in request.query_params and super().should_render_graphql_ide(

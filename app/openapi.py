@@ -140,6 +140,7 @@ PATH_PARAMS: dict[str, tuple[dict[str, Any], str]] = {
     "handle": ({"type": "string", "pattern": HANDLE_RE.pattern}, "Handle the call is scoped to."),
     "campaign_id": ({"type": "string", "pattern": CAMPAIGN_ID_RE.pattern}, "Campaign id."),
     "slug": ({"type": "string", "pattern": SLUG_RE.pattern}, "Short-link slug."),
+    "path": ({"type": "string"}, "Path below the mount point."),
 }
 
 _ERRORS: dict[int, str] = {
@@ -200,6 +201,8 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     collected: list[tuple[str, str, str, Operation]] = []
     for route in routes:
         path = openapi_path(getattr(route, "path", ""))
+        if isinstance(route, Mount):
+            path += "/{path}"  # whatever the mounted app serves below its prefix
         for method, op in endpoint_operations(route).items():
             name = getattr(getattr(route, "endpoint", None), "__name__", "") or path
             collected.append((path, method, name, op))

@@ -17,6 +17,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from app.openapi import Reply, operation
+
 CONSOLE_DIR = Path(__file__).parent / "console"
 
 
@@ -37,11 +39,25 @@ class ConsoleFiles(StaticFiles):
         return response
 
 
+@operation(
+    summary="The web console (redirects to /app/)",
+    tags=["console"],
+    responses={308: Reply("To /app/.", headers={"Location": {"schema": {"type": "string"}}})},
+)
 async def console_root(request: Request) -> RedirectResponse:
     return RedirectResponse(request.url.replace(path=request.url.path + "/"), status_code=308)
 
 
 ROUTES = [
     Route("/app", console_root, methods=["GET", "HEAD"]),
-    Mount("/app", app=ConsoleFiles(directory=CONSOLE_DIR, html=True), name="console"),
+    Mount(
+        "/app",
+        app=operation(
+            method="GET",
+            summary="The web console's files (index.html, scripts, styles)",
+            tags=["console"],
+            responses={200: Reply("A file of the console.", {"type": "string"}, "*/*")},
+        )(ConsoleFiles(directory=CONSOLE_DIR, html=True)),
+        name="console",
+    ),
 ]

@@ -294,6 +294,13 @@ class LivenessProbe(_Shape):
     status: Literal["ok"]
 
 
+class IngestState(_Shape):
+    degraded: bool = Field(description="Clicks go to the journal while the database lags.")
+    journalDepth: int = Field(ge=0)
+    queueDepth: int = Field(ge=0)
+
+
 class ReadinessProbe(_Shape):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     database: str
+    ingest: IngestState | None = None
