@@ -1,0 +1,306 @@
+"""Webhook subscriptions (ADMIN): CRUD, the delivery log and manual redelivery.
+
+Deliveries themselves are made by ``resolvers.webhook_worker`` from the durable outbox.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from resolvers.accounts import account_for_handle
+from resolvers.context import Context
+from resolvers.domain import as_utc, utcnow
+from resolvers.errors import Conflict, InvalidInput, NotFound
+from resolvers.inputs import _Input
+from resolvers.outbox import EVENT_TYPES
+from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
+from resolvers.principal import ADMIN, authorize
+from resolvers.webhook_urls import check_webhook_url
+
+MAX_SUBSCRIPTIONS_PER_HANDLE = 25
+SECRET_PREFIX = "whsec_"
+MAX_EVENTS = 16
+
+PENDING, RETRYING, DELIVERED, DEAD = "PENDING", "RETRYING", "DELIVERED", "DEAD"
+DUE_STATUSES = (PENDING, RETRYING)
+FINISHED_STATUSES = (DELIVERED, DEAD)
+
+# Checked by ``_check_events`` (a clear message naming the known types); documented as an enum.
+EventType = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    WithJsonSchema({"type": "string", "enum": list(EVENT_TYPES)}),
+]
+
+
+def _check_events(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    unknown = sorted(set(value) - set(EVENT_TYPES))
+    if unknown:
+        known = ", ".join(EVENT_TYPES)
+        raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {known}")
+    return [e for e in EVENT_TYPES if e in value]  # deduplicated, in a stable order
+
+
+class WebhookCreate(_Input):
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[EventType] = Field(min_length=1, max_length=MAX_EVENTS)
+    enabled: bool = Field(default=True, strict=True)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str] | None:
+        return _check_events(value)
+
+
+class WebhookUpdate(_Input):
+    """A PATCH body: only the fields given change."""
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    events: list[EventType] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
+    enabled: bool | None = Field(default=None, strict=True)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str] | None) -> list[str] | None:
+        return _check_events(value)
+
+
+@dataclass(frozen=True)
+class CreatedWebhook:
+    """A new subscription and its signing secret, which is never shown again."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+
+@dataclass(frozen=True)
+class DeliveryLog:
+    """A delivery with its attempts, newest attempt first."""
+
+    delivery: WebhookDelivery
+    attempts: list[WebhookAttempt]
+
+
+def webhook_not_found(webhook_id: str) -> NotFound:
+    return NotFound(f"Webhook '{webhook_id}' not found.", code="webhook_not_found")
+
+
+def delivery_not_found(delivery_id: str) -> NotFound:
+    return NotFound(f"Delivery '{delivery_id}' not found.", code="delivery_not_found")
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+async def _load(session: AsyncSession, handle: str, webhook_id: str) -> WebhookSubscription:
+    row = (
+        await session.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.handle == handle, WebhookSubscription.id == webhook_id
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise webhook_not_found(webhook_id)
+    return row
+
+
+async def create_webhook(ctx: Context, handle: str, data: WebhookCreate) -> CreatedWebhook:
+    authorize(ctx.principal, handle, ADMIN)
+    url = await check_webhook_url(data.url, allow_private=ctx.settings.webhook_allow_private)
+    secret = new_secret()
+    now = utcnow()
+    async with ctx.sessions() as session:
+        account = await account_for_handle(session, handle)
+        count = (
+            await session.execute(select(func.count()).where(WebhookSubscription.handle == handle))
+        ).scalar_one()
+        if count >= MAX_SUBSCRIPTIONS_PER_HANDLE:
+            raise Conflict(
+                f"A handle may have at most {MAX_SUBSCRIPTIONS_PER_HANDLE} webhooks.",
+                code="too_many_webhooks",
+            )
+        row = WebhookSubscription(
+            id="whk_" + secrets.token_hex(8),
+            account_id=account.id,
+            handle=handle,
+            url=url,
+            events=list(data.events),
+            secret=secret,
+            enabled=data.enabled,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.commit()
+    return CreatedWebhook(row, secret)
+
+
+async def list_webhooks(ctx: Context, handle: str) -> list[WebhookSubscription]:
+    """Every subscription of ``handle``, newest first."""
+    authorize(ctx.principal, handle, ADMIN)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        rows = await session.execute(
+            select(WebhookSubscription)
+            .where(WebhookSubscription.handle == handle)
+            .order_by(WebhookSubscription.created_at.desc(), WebhookSubscription.id.desc())
+        )
+        return list(rows.scalars().all())
+
+
+async def get_webhook(ctx: Context, handle: str, webhook_id: str) -> WebhookSubscription:
+    authorize(ctx.principal, handle, ADMIN)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        return await _load(session, handle, webhook_id)
+
+
+async def update_webhook(
+    ctx: Context, handle: str, webhook_id: str, data: WebhookUpdate
+) -> WebhookSubscription:
+    """Change url, events or enabled; fields left out keep their value."""
+    authorize(ctx.principal, handle, ADMIN)
+    if data.url is not None:
+        await check_webhook_url(data.url, allow_private=ctx.settings.webhook_allow_private)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        row = await _load(session, handle, webhook_id)
+        if data.url is not None:
+            row.url = data.url
+        if data.events is not None:
+            row.events = list(data.events)
+        if data.enabled is not None:
+            row.enabled = data.enabled
+        row.updated_at = utcnow()
+        await session.commit()
+        return row
+
+
+async def delete_webhook(ctx: Context, handle: str, webhook_id: str) -> None:
+    """Delete a subscription with its deliveries and their log; undelivered events are dropped."""
+    authorize(ctx.principal, handle, ADMIN)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        await _load(session, handle, webhook_id)
+        deliveries = select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == webhook_id)
+        await session.execute(
+            delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries))
+        )
+        await session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)
+        )
+        await session.execute(
+            delete(WebhookSubscription).where(
+                WebhookSubscription.handle == handle, WebhookSubscription.id == webhook_id
+            )
+        )
+        await session.commit()
+
+
+def _cursor_key(row: WebhookDelivery) -> list[str]:
+    return [as_utc(row.created_at).isoformat(), row.id]
+
+
+async def _attempts_of(
+    session: AsyncSession, delivery_ids: list[str]
+) -> dict[str, list[WebhookAttempt]]:
+    by_delivery: dict[str, list[WebhookAttempt]] = {d: [] for d in delivery_ids}
+    if not delivery_ids:
+        return by_delivery
+    rows = await session.execute(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.attempt.desc())
+    )
+    for attempt in rows.scalars().all():
+        by_delivery[attempt.delivery_id].append(attempt)
+    return by_delivery
+
+
+async def list_deliveries(
+    ctx: Context,
+    handle: str,
+    webhook_id: str,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[DeliveryLog]:
+    """The delivery log of a subscription, newest delivery first, keyset-paginated."""
+    authorize(ctx.principal, handle, ADMIN)
+    size = page_size(first)
+    where = [WebhookDelivery.handle == handle, WebhookDelivery.subscription_id == webhook_id]
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        await _load(session, handle, webhook_id)
+        total = (await session.execute(select(func.count()).where(*where))).scalar_one()
+        query = select(WebhookDelivery).where(*where)
+        if after:
+            created, delivery_id = decode_cursor(after, 2)
+            try:
+                created_at = datetime.fromisoformat(created)
+            except ValueError as exc:
+                raise InvalidInput("Invalid cursor.") from exc
+            query = query.where(
+                or_(
+                    WebhookDelivery.created_at < created_at,
+                    and_(
+                        WebhookDelivery.created_at == created_at,
+                        WebhookDelivery.id < delivery_id,
+                    ),
+                )
+            )
+        query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+        rows = list((await session.execute(query.limit(size + 1))).scalars().all())
+        has_next = len(rows) > size
+        rows = rows[:size]
+        attempts = await _attempts_of(session, [r.id for r in rows])
+    items = [DeliveryLog(r, attempts[r.id]) for r in rows]
+    return Page(items, [encode_cursor(_cursor_key(r)) for r in rows], has_next, total)
+
+
+async def redeliver(ctx: Context, handle: str, delivery_id: str) -> DeliveryLog:
+    """Schedule a finished (DELIVERED or DEAD) delivery again, now, with the same event id.
+
+    A redelivery always gets at least one attempt; the retry budget counts every attempt a
+    delivery ever had, so a DEAD one that fails again goes straight back to DEAD.
+    """
+    authorize(ctx.principal, handle, ADMIN)
+    async with ctx.sessions() as session:
+        await account_for_handle(session, handle)
+        result = await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.handle == handle,
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status.in_(FINISHED_STATUSES),
+            )
+            .values(status=PENDING, next_attempt_at=utcnow())
+        )
+        row = (
+            await session.execute(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.handle == handle, WebhookDelivery.id == delivery_id
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise delivery_not_found(delivery_id)
+        if result.rowcount == 0:
+            raise Conflict(
+                f"Delivery '{delivery_id}' is still {row.status}: it is already scheduled.",
+                code="delivery_pending",
+            )
+        await session.commit()
+        attempts = await _attempts_of(session, [row.id])
+    return DeliveryLog(row, attempts[row.id])
