@@ -23,6 +23,7 @@ class Services:
     object_store: Any = None
     redis: Any = None
     rate_limiter: Any = None
+    webhook_worker: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -33,6 +34,7 @@ class Services:
         from resolvers.objectstore import make_object_store
         from resolvers.redirects import link_loader
         from resolvers.ttlcache import TTLCache
+        from resolvers.webhook_worker import WebhookWorker
 
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
@@ -52,15 +54,17 @@ class Services:
         )
         services.redis = _redis_client(settings)
         services.rate_limiter = RateLimiter.from_settings(settings, services.redis)
+        if settings.webhook_worker_enabled:
+            services.webhook_worker = WebhookWorker(sessions, settings)
         return services
 
     async def start(self) -> None:
-        for part in (self.ingest,):
+        for part in (self.ingest, self.webhook_worker):
             if part is not None and hasattr(part, "start"):
                 await part.start()
 
     async def close(self) -> None:
-        for part in (self.ingest,):
+        for part in (self.webhook_worker, self.ingest):
             if part is not None and hasattr(part, "stop"):
                 await part.stop()
         if self.redis is not None:

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     introspection: bool = True
     visitor_salt: str = "funnelgate-visitor-salt"
     webhook_allow_private: bool = False
+    webhook_worker_enabled: bool = True
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_base_s: float = Field(default=1.0, gt=0)
 
     graphql_max_depth: int = Field(default=12, ge=1)
     graphql_max_aliases: int = Field(default=30, ge=1)

@@ -86,6 +86,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         storage_url=str(tmp_path / "objects"),
         journal_dir=str(tmp_path / "journal"),
         webhook_allow_private=True,
+        # Tests drive webhook delivery with resolvers.webhook_worker.run_once, so that no
+        # background pass races a test's look at the outbox or posts to a fuzzed URL.
+        webhook_worker_enabled=False,
     )
 
 
