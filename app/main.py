@@ -15,7 +15,16 @@ from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.mcp import MCPEndpoint
 from app.ratelimit import RateLimitMiddleware
-from app.rest import analytics, campaigns, conversions, links, pages, personalization, tokens
+from app.rest import (
+    analytics,
+    campaigns,
+    conversions,
+    links,
+    pages,
+    personalization,
+    tokens,
+    webhooks,
+)
 from app.services import Services
 from app.settings import Settings, get_settings
 
@@ -46,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *personalization.ROUTES,
         *pages.ROUTES,
         Route("/mcp", mcp, methods=["POST"]),
+        *webhooks.ROUTES,
         *openapi.ROUTES,
         *webconsole.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.

@@ -21,18 +21,21 @@ from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
 
 @strawberry.type(description="Read access to campaigns, links and analytics.")
-class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery, PageQuery):
+class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery, PageQuery, WebhookQuery):
     pass
 
 
 @strawberry.type(description="Changes to campaigns, links and conversions.")
-class Mutation(CampaignMutation, PersonalizationMutation, AnalyticsMutation, PageMutation):
+class Mutation(
+    CampaignMutation, PersonalizationMutation, AnalyticsMutation, PageMutation, WebhookMutation
+):
     pass
 
 
