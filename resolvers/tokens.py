@@ -16,6 +16,9 @@ from resolvers.domain import PAT_SCOPES, Role, utcnow
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.principal import ADMIN, authorize
 
+MAX_EXPIRES_IN = 10 * 365 * 86400  # ten years, as the REST body allows
+MAX_NAME = 200
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -47,8 +50,10 @@ async def issue_pat(
     if check_access:
         authorize(ctx.principal, handle, ADMIN)
     scopes = validate_scopes(scopes)
-    if expires_in is not None and expires_in <= 0:
-        raise InvalidInput("expiresIn must be a positive number of seconds.")
+    if expires_in is not None and not 0 < expires_in <= MAX_EXPIRES_IN:
+        raise InvalidInput(f"expiresIn must be between 1 and {MAX_EXPIRES_IN} seconds.")
+    if name is not None and (len(name) > MAX_NAME or "\x00" in name):
+        raise InvalidInput(f"name must be at most {MAX_NAME} characters, without NUL.")
     token, prefix = new_pat_secret()
     now = utcnow()
     async with ctx.sessions() as session:

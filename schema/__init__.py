@@ -21,6 +21,7 @@ from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
+from schema.tokens import TokenMutation, TokenQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 if TYPE_CHECKING:
@@ -28,13 +29,20 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="Read access to campaigns, links and analytics.")
-class Query(CampaignQuery, PersonalizationQuery, AnalyticsQuery, PageQuery, WebhookQuery):
+class Query(
+    CampaignQuery, PersonalizationQuery, AnalyticsQuery, PageQuery, WebhookQuery, TokenQuery
+):
     pass
 
 
 @strawberry.type(description="Changes to campaigns, links and conversions.")
 class Mutation(
-    CampaignMutation, PersonalizationMutation, AnalyticsMutation, PageMutation, WebhookMutation
+    CampaignMutation,
+    PersonalizationMutation,
+    AnalyticsMutation,
+    PageMutation,
+    WebhookMutation,
+    TokenMutation,
 ):
     pass
 
