@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from app.openapi import Param, Reply, operation
 from app.persisted import PersistedQueries, PersistedQueryError, RequestErrorResult
@@ -133,3 +134,16 @@ class GraphQLApp(GraphQL):
             # with extensions.code = "unauthenticated".
             ctx.principal = None
         return ctx
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """Browsers cannot set headers on a websocket: accept the token in connection_init."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if not header and params.get("token"):
+            header = f"Bearer {params['token']}"
+        if header:
+            try:
+                context.principal = await authenticate(context, str(header))
+            except Unauthenticated as exc:
+                raise ConnectionRejectionError({"code": "unauthenticated"}) from exc
+        return await super().on_ws_connect(context)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
 
 from app import openapi, probes, redirect, webconsole
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *probes.ROUTES,
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         *campaigns.ROUTES,
         *links.ROUTES,
         *conversions.ROUTES,

@@ -115,6 +115,7 @@ class RateLimiter:
             return None
         storage: Storage
         if redis is not None:
+            # The URI only picks the client library: the shared pool knows the server.
             storage = RedisStorage(
                 "async+redis://",
                 implementation="redispy",

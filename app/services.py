@@ -24,6 +24,7 @@ class Services:
     redis: Any = None
     rate_limiter: Any = None
     webhook_worker: Any = None
+    read_router: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -31,6 +32,7 @@ class Services:
         from app.ratelimit import RateLimiter
         from resolvers.ingest import IngestWriter
         from resolvers.journal import ClickJournal
+        from resolvers.live import ChangeHub
         from resolvers.objectstore import make_object_store
         from resolvers.redirects import link_loader
         from resolvers.ttlcache import TTLCache
@@ -51,20 +53,31 @@ class Services:
             queue_max=settings.ingest_queue_max,
             journal=ClickJournal(settings.journal_dir) if settings.journal_enabled else None,
             commit_budget_s=settings.ingest_commit_budget_s,
+            writers=1 if settings.is_sqlite else settings.ingest_writers,
         )
+        services.change_hub = ChangeHub()
+        services.ingest.on_commit.append(services.change_hub.touch)
         services.redis = _redis_client(settings)
         services.rate_limiter = RateLimiter.from_settings(settings, services.redis)
+        if settings.read_database_url:
+            from resolvers.readreplica import ReadRouter
+
+            replica = make_engine(settings.read_database_url)
+            services.read_router = ReadRouter(
+                engine, sessions, replica, make_session_factory(replica),
+                max_lag_s=settings.replica_max_lag_s,
+            )
         if settings.webhook_worker_enabled:
             services.webhook_worker = WebhookWorker(sessions, settings)
         return services
 
     async def start(self) -> None:
-        for part in (self.ingest, self.webhook_worker):
+        for part in (self.read_router, self.ingest, self.webhook_worker):
             if part is not None and hasattr(part, "start"):
                 await part.start()
 
     async def close(self) -> None:
-        for part in (self.webhook_worker, self.ingest):
+        for part in (self.webhook_worker, self.ingest, self.read_router):
             if part is not None and hasattr(part, "stop"):
                 await part.stop()
         if self.redis is not None:

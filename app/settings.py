@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUNNELGATE_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./funnelgate.db"
+    # Optional PostgreSQL streaming replica for analytics reads (primary as fallback).
+    read_database_url: str | None = None
+    replica_max_lag_s: float = Field(default=1.0, ge=0)
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"
     jwt_public_key: str | None = None
@@ -49,6 +52,8 @@ class Settings(BaseSettings):
     ingest_batch_max: int = Field(default=500, ge=1)
     ingest_batch_wait_ms: float = Field(default=0.0, ge=0)
     ingest_queue_max: int = Field(default=20000, ge=1)
+    # Concurrent group-commit writers on PostgreSQL (SQLite has one writer by design).
+    ingest_writers: int = Field(default=3, ge=1, le=16)
     link_cache_ttl_s: float = Field(default=0.5, ge=0)
     # Clicks that cannot commit within the budget are fsync'd to a per-process journal.
     journal_enabled: bool = True

@@ -11,9 +11,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import insert_for
+from db.bulk import pg_insert_unnest
 from db.tables import (
     Click,
     Conversion,
@@ -109,21 +110,35 @@ async def _upsert(
 ) -> None:
     if not rows:
         return
-    insert = insert_for(session)
-    stmt = insert(table.__table__)
+    # Sorted so that concurrent batches lock rollup rows in the same order (no deadlocks).
+    rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
+    if session.bind.dialect.name == "postgresql":
+        await pg_insert_unnest(session, table.__table__, rows, _pg_conflict(table, keys, measures))
+        return
+    stmt = sqlite_insert(table.__table__)
     excluded = stmt.excluded
     col = table.__table__.c
     sets: dict[str, Any] = {}
     for m in measures:
         if m == "last_seen_at":
-            # greatest() on PostgreSQL, max() of two args on SQLite.
-            fn = func.greatest if session.bind.dialect.name == "postgresql" else func.max
-            sets[m] = fn(func.coalesce(col[m], excluded[m]), excluded[m])
+            sets[m] = func.max(func.coalesce(col[m], excluded[m]), excluded[m])
         else:
             sets[m] = col[m] + excluded[m]
-    # Sorted so that concurrent batches lock rollup rows in the same order (no deadlocks).
-    rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
     await session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=sets), rows)
+
+
+def _pg_conflict(table: Any, keys: tuple[str, ...], measures: tuple[str, ...]) -> str:
+    name = table.__tablename__
+    sets = []
+    for m in measures:
+        if m == "last_seen_at":
+            sets.append(
+                f'"{m}" = GREATEST(COALESCE("{name}"."{m}", EXCLUDED."{m}"), EXCLUDED."{m}")'
+            )
+        else:
+            sets.append(f'"{m}" = "{name}"."{m}" + EXCLUDED."{m}"')
+    targets = ", ".join(f'"{k}"' for k in keys)
+    return f"ON CONFLICT ({targets}) DO UPDATE SET {', '.join(sets)}"
 
 
 _CAMPAIGN_KEYS = (

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.bulk import pg_insert_unnest
 from db.engine import insert_for
 from db.rollups import apply_rollups
 from db.tables import Click, Conversion
@@ -66,6 +67,7 @@ class IngestWriter:
         journal: ClickJournal | None = None,
         commit_budget_s: float = 2.0,
         probe_interval_s: float = 1.0,
+        writers: int = 1,
     ) -> None:
         self._sessions = sessions
         self.journal = journal
@@ -80,7 +82,8 @@ class IngestWriter:
         self._queue: asyncio.Queue[_ClickJob | _ConversionJob | None] = asyncio.Queue(
             maxsize=queue_max
         )
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._writers = writers
         self.stats = IngestStats()
         # Called after each commit with (handle, campaign ids touched).
         self.on_commit: list[Callable[[str, set[str]], None]] = []
@@ -94,8 +97,13 @@ class IngestWriter:
         return self.journal.depth if self.journal else 0
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        # Several writers keep batches in flight while one waits on its commit; rollup rows
+        # are always locked in key order, so concurrent batches cannot deadlock.
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"ingest-writer-{i}")
+                for i in range(self._writers)
+            ]
         if self.journal is not None and self._recovery is None:
             self._recovery = asyncio.create_task(self._recover_loop(), name="journal-replay")
 
@@ -108,15 +116,16 @@ class IngestWriter:
             except asyncio.CancelledError:
                 pass
             self._recovery = None
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
-            self._task = None
+        if self._tasks:
+            for _ in self._tasks:
+                await self._queue.put(None)
+            await asyncio.gather(*self._tasks)
+            self._tasks = []
         if self.journal is not None:
             self.journal.close()
 
     async def _submit(self, job: _ClickJob | _ConversionJob) -> Any:
-        if self._task is None:
+        if not self._tasks:
             await self.start()
         try:
             self._queue.put_nowait(job)
@@ -277,13 +286,21 @@ async def write_batch(
     async with sessions() as session:
         inserted_clicks: list[Click] = []
         if clicks:
-            insert = insert_for(session)
-            result = await session.execute(
-                insert(Click.__table__)
-                .on_conflict_do_nothing(index_elements=["account_id", "id"])
-                .returning(Click.__table__.c.id),
-                [_row(c) for c in clicks],
-            )
+            rows = [_row(c) for c in clicks]
+            if session.bind.dialect.name == "postgresql":
+                result = await pg_insert_unnest(
+                    session,
+                    Click.__table__,
+                    rows,
+                    'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING "id"',
+                )
+            else:
+                result = await session.execute(
+                    insert_for(session)(Click.__table__)
+                    .on_conflict_do_nothing(index_elements=["account_id", "id"])
+                    .returning(Click.__table__.c.id),
+                    rows,
+                )
             inserted = set(result.scalars().all())
             inserted_clicks = [c for c in clicks if c.id in inserted]
         recorded: list[Conversion] = []

@@ -21,6 +21,7 @@ from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
+from schema.subscriptions import Subscription
 from schema.tokens import TokenMutation, TokenQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
@@ -60,7 +61,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def _operation_gates(settings: Settings) -> list:
