@@ -55,12 +55,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
-    """Apply migrations, then serve HTTP."""
+    """Apply migrations, then serve HTTP (JSON logs on stdout, one line per request)."""
     import uvicorn
 
+    from app.logs import configure_logging
     from db.migrate import upgrade
 
+    log_config = configure_logging(log_level)
     upgrade(get_settings().database_url)
     uvicorn.run(
         "app.main:app_factory",
@@ -69,7 +72,9 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level="info",
+        log_level=log_level.lower(),
+        log_config=log_config,  # applied again in each worker process
+        access_log=False,  # funnelgate.access logs requests, with route and request id
     )
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
 
-from app import openapi, probes, redirect, webconsole
+from app import metrics, openapi, probes, redirect, webconsole
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
+from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
 from app.mcp import MCPEndpoint
 from app.ratelimit import RateLimitMiddleware
 from app.rest import (
@@ -32,6 +34,7 @@ from app.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     services = Services.build(settings)
+    metrics.instrument(services)
     mcp = MCPEndpoint(services)
 
     @contextlib.asynccontextmanager
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *pages.ROUTES,
         Route("/mcp", mcp, methods=["POST"]),
         *webhooks.ROUTES,
+        *metrics.ROUTES,
         *openapi.ROUTES,
         *webconsole.ROUTES,
         # Last: the short-link catch-all must not shadow any API route.
@@ -65,6 +69,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost first: every response, even a 429, carries the request id.
+            Middleware(
+                CorrelationIdMiddleware,
+                header_name=REQUEST_ID_HEADER,
+                validator=valid_request_id,
+            ),
+            Middleware(AccessLogMiddleware),
+            Middleware(metrics.MetricsMiddleware),
             Middleware(CompressMiddleware, minimum_size=500),
             Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
         ],

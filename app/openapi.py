@@ -258,6 +258,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "headers": {
                 "X-Request-ID": {
                     "description": "The request id (the caller's X-Request-ID, or a new one).",
+                    "required": True,
                     "schema": {"type": "string"},
                 }
             },

@@ -23,6 +23,7 @@ from db.rollups import apply_rollups
 from db.tables import Click, Conversion
 from resolvers.errors import Overloaded, Unavailable
 from resolvers.journal import ClickJournal
+from resolvers.telemetry import INGEST_BATCH_SIZE
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -189,6 +190,8 @@ class IngestWriter:
         self.stats.clicks += len(clicks)
         self.stats.conversion_batches += len(conversion_jobs)
         self.stats.last_batch_size = len(batch)
+        if clicks:
+            INGEST_BATCH_SIZE.observe(len(clicks))
         touched: dict[str, set[str]] = {}
         for c in clicks:
             if c.campaign_id:

@@ -19,6 +19,7 @@ from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
+from schema.metrics import MetricsExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
 from schema.subscriptions import Subscription
@@ -50,6 +51,7 @@ class Mutation(
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list = [
+        MetricsExtension,  # first, so that it times the whole operation
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
