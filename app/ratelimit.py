@@ -98,6 +98,7 @@ class RateLimiter:
         api_ip: str,
         redirect_ip: str,
         strategy: str = "sliding-window-counter",
+        exempt_ips: frozenset[str] = frozenset(),
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown rate limit strategy {strategy!r}: use {sorted(STRATEGIES)}")
@@ -107,6 +108,7 @@ class RateLimiter:
         self._api_ip = _parse_limit(api_ip, "rate_limit_api_ip")
         self._redirect_ip = _parse_limit(redirect_ip, "rate_limit_redirect_ip")
         self._skip_until = 0.0
+        self._exempt_ips = exempt_ips
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Any = None) -> RateLimiter | None:
@@ -131,6 +133,9 @@ class RateLimiter:
             api_ip=settings.rate_limit_api_ip,
             redirect_ip=settings.rate_limit_redirect_ip,
             strategy=settings.rate_limit_strategy,
+            exempt_ips=frozenset(
+                ip.strip() for ip in settings.rate_limit_exempt_ips.split(",") if ip.strip()
+            ),
         )
 
     async def check(self, family: str, ip: str, token_key: str | None) -> Decision | None:
@@ -138,12 +143,17 @@ class RateLimiter:
 
         ``None`` means the storage failed and the request passes unlimited.
         """
+        # Exempt addresses (loopback by default: sidecars, health checks, local load tests)
+        # skip the per-IP limits; a token's own limit still applies.
+        per_ip = ip not in self._exempt_ips
         if family == "redirect":
-            limits = [(self._redirect_ip, ("redirect-ip", ip))]
+            limits = [(self._redirect_ip, ("redirect-ip", ip))] if per_ip else []
         else:
-            limits = [(self._api_ip, ("api-ip", ip))]
+            limits = [(self._api_ip, ("api-ip", ip))] if per_ip else []
             if token_key is not None:
                 limits.append((self._api_token, ("api-token", token_key)))
+        if not limits:
+            return None
         if time.monotonic() < self._skip_until:
             return None
         quotas: list[Quota] = []

@@ -44,9 +44,11 @@ class Settings(BaseSettings):
     graphql_allowlist_file: str | None = None
 
     rate_limit_enabled: bool = True
-    rate_limit_api: str = "600/minute"
-    rate_limit_api_ip: str = "1200/minute"
-    rate_limit_redirect_ip: str = "300/minute"
+    rate_limit_api: str = "1200/minute"
+    rate_limit_api_ip: str = "2400/minute"
+    rate_limit_redirect_ip: str = "6000/minute"
+    # Comma-separated client addresses that skip the per-IP limits (not the per-token one).
+    rate_limit_exempt_ips: str = "127.0.0.1,::1"
     rate_limit_strategy: str = "sliding-window-counter"
 
     ingest_batch_max: int = Field(default=500, ge=1)

@@ -22,6 +22,8 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, **overrides: Any) -> AsyncIterator[Any]:
+    # Most tests limit the loopback client, which the defaults exempt from per-IP limits.
+    overrides = {"rate_limit_exempt_ips": "", **overrides}
     app = create_app(settings.model_copy(update=overrides))
     async with app.router.lifespan_context(app):
         yield app
@@ -74,7 +76,7 @@ async def test_token_over_its_limit_gets_429_with_headers_and_v2_error_shape(
         assert "3 requests per 3600 s" in refused.json()["message"]
         assert refused.headers["RateLimit-Remaining"] == "0"
         assert 1 <= int(refused.headers["Retry-After"]) <= 3600
-        assert refused.headers["RateLimit-Policy"] == "1200;w=60, 3;w=3600"
+        assert refused.headers["RateLimit-Policy"] == "2400;w=60, 3;w=3600"  # api-ip default
 
 
 async def test_v1_refusal_keeps_the_funnel_report_error_shape(settings: Settings) -> None:
@@ -202,3 +204,27 @@ async def test_unreachable_redis_fails_open(
             assert "RateLimit-Limit" not in response.headers
     warnings = [r for r in caplog.records if "rate limit storage unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_loopback_skips_per_ip_limits_by_default_but_not_its_token_limit(settings, tenant):
+    async with running(
+        settings,
+        rate_limit_exempt_ips="127.0.0.1,::1",
+        rate_limit_api_ip="1/hour",
+        rate_limit_redirect_ip="1/hour",
+        rate_limit_api="3/hour",
+    ) as app:
+        async with client(app) as local:
+            for _ in range(3):
+                r = await local.get("/healthz-not-a-route/x")  # a redirect path: 404, unlimited
+                assert r.status_code == 404
+            statuses = [
+                (
+                    await local.get(f"/v2/handles/{tenant.handle}/campaigns", headers=tenant.auth())
+                ).status_code
+                for _ in range(4)
+            ]
+            assert statuses == [200, 200, 200, 429]
+        async with client(app, ip="203.0.113.9") as remote:
+            assert (await remote.get("/healthz-not-a-route/x")).status_code == 404
+            assert (await remote.get("/healthz-not-a-route/x")).status_code == 429
