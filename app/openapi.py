@@ -204,7 +204,8 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         if isinstance(route, Mount):
             path += "/{path}"  # whatever the mounted app serves below its prefix
         for method, op in endpoint_operations(route).items():
-            name = getattr(getattr(route, "endpoint", None), "__name__", "") or path
+            endpoint = getattr(route, "endpoint", None)
+            name = getattr(endpoint, "__name__", None) or _name(method, path)
             collected.append((path, method, name, op))
     models = _models(op for *_, op in collected)
     refs, defs = (
@@ -264,6 +265,12 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _name(method: str, path: str) -> str:
+    """``post_graphql``, ``get_app_path``: for endpoints that are ASGI apps, not functions."""
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    return "_".join([method.lower(), *words]) if words else method.lower()
 
 
 def _operation_id(name: str, path: str, method: str, first: str, seen: set[str]) -> str:
