@@ -35,6 +35,7 @@ class Services:
         from resolvers.live import ChangeHub
         from resolvers.objectstore import make_object_store
         from resolvers.redirects import link_loader
+        from resolvers.stalecache import StaleOnErrorLoader
         from resolvers.ttlcache import TTLCache
         from resolvers.webhook_worker import WebhookWorker
 
@@ -42,10 +43,18 @@ class Services:
         sessions = make_session_factory(engine)
         services = cls(settings=settings, engine=engine, sessions=sessions)
         services.object_store = make_object_store(settings)
+        # While the database fails or hangs, redirects use the last link and rules loaded.
+        stale = {"timeout_s": settings.link_load_timeout_s, "max_stale_s": settings.link_stale_s}
         services.link_cache = _KeyedInvalidation(
-            TTLCache(link_loader(sessions), ttl=settings.link_cache_ttl_s)
+            TTLCache(
+                StaleOnErrorLoader(link_loader(sessions), name="link cache", **stale),
+                ttl=settings.link_cache_ttl_s,
+            )
         )
-        services.rules_cache = TTLCache(_rules_loader(sessions), ttl=settings.link_cache_ttl_s)
+        services.rules_cache = TTLCache(
+            StaleOnErrorLoader(_rules_loader(sessions), name="rules cache", **stale),
+            ttl=settings.link_cache_ttl_s,
+        )
         services.ingest = IngestWriter(
             sessions,
             batch_max=settings.ingest_batch_max,

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Concurrent group-commit writers on PostgreSQL (SQLite has one writer by design).
     ingest_writers: int = Field(default=3, ge=1, le=16)
     link_cache_ttl_s: float = Field(default=0.5, ge=0)
+    # A link or rules reload that fails or takes longer than this serves the last value
+    # loaded (at most link_stale_s old), so redirects keep answering through an outage.
+    link_load_timeout_s: float = Field(default=1.0, gt=0)
+    link_stale_s: float = Field(default=3600.0, ge=0)
     # Clicks that cannot commit within the budget are fsync'd to a per-process journal.
     journal_enabled: bool = True
     journal_dir: str = "./funnelgate-journal"

@@ -69,10 +69,12 @@ class IngestWriter:
         commit_budget_s: float = 2.0,
         probe_interval_s: float = 1.0,
         writers: int = 1,
+        conversion_timeout_s: float = 30.0,
     ) -> None:
         self._sessions = sessions
         self.journal = journal
         self._budget = commit_budget_s
+        self._conversion_timeout = conversion_timeout_s
         self._probe_interval = probe_interval_s
         # Degraded: the database failed a batch; clicks go to the journal until it is back.
         self.degraded = False
@@ -171,21 +173,44 @@ class IngestWriter:
         if self.degraded and self.journal is not None:
             await self._journal_batch(batch, clicks, conversion_jobs, None)
             return
+        if not (clicks and conversion_jobs):
+            await self._commit(batch, clicks, conversion_jobs)
+            return
+        # Clicks and conversions commit separately (clicks first, so a conversion may name
+        # a click of the same batch): clicks within the short budget that keeps redirects
+        # answering, conversions within their own, longer timeout.
+        click_jobs = [j for j in batch if isinstance(j, _ClickJob)]
+        if not await self._commit(click_jobs, clicks, []):
+            await self._journal_batch(conversion_jobs, [], conversion_jobs, None)
+            return
+        await self._commit(list(conversion_jobs), [], conversion_jobs)
+
+    async def _commit(
+        self,
+        batch: list[_ClickJob | _ConversionJob],
+        clicks: list[Click],
+        conversion_jobs: list[_ConversionJob],
+    ) -> bool:
+        """One transaction; every job's future is resolved. False if it did not commit."""
+        # A click batch that cannot commit within the budget goes to the journal; a
+        # conversion batch (a larger write, not journaled) gets a longer timeout.
+        budget = self._budget if clicks else max(self._budget, self._conversion_timeout)
         try:
             results = await asyncio.wait_for(
-                write_batch(self._sessions, clicks, conversion_jobs), self._budget
+                write_batch(self._sessions, clicks, conversion_jobs), budget
             )
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
             log.exception("ingest batch of %d jobs failed", len(batch))
             if self.journal is not None:
-                self.degraded = True
+                if clicks:
+                    self.degraded = True
                 await self._journal_batch(batch, clicks, conversion_jobs, exc)
-                return
+                return False
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)
-            return
+            return False
         self.stats.batches += 1
         self.stats.clicks += len(clicks)
         self.stats.conversion_batches += len(conversion_jobs)
@@ -210,6 +235,7 @@ class IngestWriter:
         for callback in self.on_commit:
             for handle, campaign_ids in touched.items():
                 callback(handle, campaign_ids)
+        return True
 
     async def _journal_batch(
         self,

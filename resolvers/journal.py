@@ -46,11 +46,36 @@ class ClickJournal:
         self._file: IO[str] | None = None
         self._path: Path | None = None
         self._pending = 0  # lines written to our current file since it was opened
+        # Clicks in files nobody holds (rotated, or left by a stopped or crashed process),
+        # as of the last scan or replay: a process restarted after a crash reports them.
+        self._orphaned = self.count_orphaned()
 
     @property
     def depth(self) -> int:
-        """Clicks written here and not yet replayed (this process's current file)."""
-        return self._pending
+        """Clicks journaled and not yet replayed: our current file plus orphaned files."""
+        if self._orphaned and not any(
+            path != self._path for path in self.directory.glob("clicks-*.jsonl")
+        ):
+            self._orphaned = 0  # another process replayed them
+        return self._pending + self._orphaned
+
+    def count_orphaned(self) -> int:
+        """Complete lines in the journal files no live process holds."""
+        total = 0
+        for path in self.directory.glob("clicks-*.jsonl"):
+            if path == self._path and self._file is not None:
+                continue
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process writes it and counts it itself
+                total += handle.read().count(b"\n")
+        return total
 
     def _open(self) -> IO[str]:
         if self._file is None:
@@ -73,6 +98,8 @@ class ClickJournal:
         if self._file is not None:
             self._file.close()  # releases the lock
             self._file = None
+            self._path = None
+            self._orphaned += self._pending
             self._pending = 0
 
     def close(self) -> None:
@@ -85,6 +112,13 @@ class ClickJournal:
         leaves it for the next replay (which skips what is already in the database).
         """
         self.rotate()
+        replayed = await self._replay(write)
+        # Recounted only after a full pass (cheap then: what is left is held by live
+        # processes); a failed pass leaves the count as it was, minus the files it drained.
+        self._orphaned = self.count_orphaned()
+        return replayed
+
+    async def _replay(self, write: Callable[[list[Click]], Awaitable[Any]]) -> int:
         replayed = 0
         for path in sorted(self.directory.glob("clicks-*.jsonl")):
             try:
@@ -99,9 +133,11 @@ class ClickJournal:
                 if not path.exists():
                     continue  # replayed and removed by another process meanwhile
                 chunk: list[Click] = []
+                lines = 0
                 for line in handle:
                     if not line.endswith("\n"):
                         break  # torn last line of a crash: it was never acknowledged
+                    lines += 1
                     chunk.append(_decode(line))
                     if len(chunk) >= REPLAY_CHUNK:
                         await write(chunk)
@@ -111,6 +147,7 @@ class ClickJournal:
                     await write(chunk)
                     replayed += len(chunk)
                 path.unlink(missing_ok=True)
+                self._orphaned = max(0, self._orphaned - lines)
             finally:
                 handle.close()
         if replayed:

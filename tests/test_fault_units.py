@@ -1,0 +1,149 @@
+"""Unit tests of the fault-tolerance parts: stale link values while the database fails, the
+journal depth /readyz reports, and click batches kept apart from slow conversion batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import pytest
+
+import resolvers.ingest as ingest_module
+from db.tables import Click
+from resolvers.ingest import IngestWriter
+from resolvers.journal import ClickJournal
+from resolvers.stalecache import StaleOnErrorLoader
+from resolvers.ttlcache import TTLCache
+
+
+class FlakyLoader:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail: BaseException | None = None
+        self.delay = 0.0
+        self.value = "v1"
+
+    async def __call__(self, key: str) -> str:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+        return f"{key}:{self.value}"
+
+
+async def test_a_failed_reload_serves_the_last_value_and_a_first_load_still_fails():
+    source = FlakyLoader()
+    cache = TTLCache(StaleOnErrorLoader(source, timeout_s=1.0), ttl=0)
+    assert await cache.get("a") == "a:v1"
+    source.fail = ConnectionRefusedError("database down")
+    assert await cache.get("a") == "a:v1"
+    with pytest.raises(ConnectionRefusedError):
+        await cache.get("never-loaded")
+    source.fail = None
+    source.value = "v2"
+    assert await cache.get("a") == "a:v2"
+
+
+async def test_a_slow_reload_serves_the_last_value_and_refreshes_it_when_it_completes():
+    source = FlakyLoader()
+    loader = StaleOnErrorLoader(source, timeout_s=0.05)
+    assert await loader("a") == "a:v1"
+    source.delay, source.value = 0.3, "v2"
+    started = time.monotonic()
+    results = await asyncio.gather(*(loader("a") for _ in range(5)))
+    assert results == ["a:v1"] * 5 and time.monotonic() - started < 0.25
+    assert source.calls == 2, "concurrent reloads of one key share one database query"
+    await asyncio.sleep(0.4)  # the background reload finishes
+    source.delay, source.fail = 0, ConnectionRefusedError("down")
+    assert await loader("a") == "a:v2"
+    assert loader.stale_served == 6
+
+
+async def test_values_older_than_max_stale_are_not_served():
+    source = FlakyLoader()
+    loader = StaleOnErrorLoader(source, timeout_s=1.0, max_stale_s=0.05)
+    await loader("a")
+    await asyncio.sleep(0.1)
+    source.fail = OSError("down")
+    with pytest.raises(OSError):
+        await loader("a")
+
+
+def _click(i: int) -> Click:
+    return Click(
+        account_id="a" * 24,
+        id=f"d{i:023d}",
+        handle="h",
+        slug="s",
+        campaign_id="cmp",
+        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        day=date(2026, 1, 2),
+        visitor_id="v",
+        country="US",
+        device="mobile",
+        source="google",
+        medium="",
+        is_bot=False,
+        segment="default",
+        destination_url="https://x.example",
+    )
+
+
+async def test_journal_depth_counts_files_left_by_a_dead_process(tmp_path):
+    crashed = ClickJournal(tmp_path)
+    crashed.append([_click(1), _click(2)])
+    crashed.append([_click(3)])
+    assert crashed.depth == 3
+    crashed._file.close()  # as the kernel does when the process dies: the lock goes
+    with open(next(tmp_path.glob("clicks-*.jsonl")), "a") as f:
+        f.write('{"torn":')  # never acknowledged, never counted
+    restarted = ClickJournal(tmp_path)
+    assert restarted.depth == 3, "a restarted process reports the journal it will replay"
+    live = ClickJournal(tmp_path)
+    live.append([_click(4)])
+    assert ClickJournal(tmp_path).depth == 3, "a live process's file is its own to count"
+    seen: list[str] = []
+
+    async def write(chunk):
+        seen.extend(c.id for c in chunk)
+
+    assert await restarted.replay(write) == 3 and restarted.depth == 0
+    assert live.depth == 1
+    live.rotate()
+    assert live.depth == 1  # rotated, not yet replayed
+    assert await live.replay(write) == 1 and live.depth == 0
+
+
+OK = SimpleNamespace(status="created", campaign_id="cmp")
+
+
+async def test_a_slow_conversion_batch_does_not_push_its_batchs_clicks_to_the_journal(
+    tmp_path, monkeypatch
+):
+    calls: list[tuple[int, int]] = []
+
+    async def fake_write_batch(sessions, clicks, conversion_jobs):
+        calls.append((len(clicks), len(conversion_jobs)))
+        if conversion_jobs:
+            await asyncio.sleep(0.3)  # longer than the click budget
+        return {id(j): [OK] for j in conversion_jobs}
+
+    monkeypatch.setattr(ingest_module, "write_batch", fake_write_batch)
+    writer = IngestWriter(
+        None, journal=ClickJournal(tmp_path), commit_budget_s=0.1, conversion_timeout_s=5
+    )
+    writer._tasks = [asyncio.create_task(asyncio.sleep(0))]  # queue now, drain by hand
+    click = asyncio.ensure_future(writer.record(_click(1)))
+    conversion = asyncio.ensure_future(
+        writer.record_conversions(SimpleNamespace(id="a"), "h", [object()])
+    )
+    await asyncio.sleep(0)
+    batch = [writer._queue.get_nowait(), writer._queue.get_nowait()]
+    await writer._write(batch)
+    assert await click is None and await conversion == [OK]
+    assert calls == [(1, 0), (0, 1)]
+    assert writer.degraded is False and writer.journal_depth == 0
+    writer.journal.close()
