@@ -57,24 +57,27 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
-    """Apply migrations, then serve HTTP (JSON logs on stdout, one line per request)."""
-    import uvicorn
+    """Apply migrations, then serve HTTP (JSON logs on stdout, one line per request).
 
+    Limits from FUNNELGATE_HTTP_* settings; SIGTERM finishes in-flight requests first.
+    """
     from app.logs import configure_logging
+    from app.serving import serve as run_server
+    from app.serving import uvicorn_config
     from db.migrate import upgrade
 
+    settings = get_settings()
     log_config = configure_logging(log_level)
-    upgrade(get_settings().database_url)
-    uvicorn.run(
-        "app.main:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_level=log_level.lower(),
-        log_config=log_config,  # applied again in each worker process
-        access_log=False,  # funnelgate.access logs requests, with route and request id
+    upgrade(settings.database_url)
+    run_server(
+        uvicorn_config(
+            settings,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=log_config,
+        )
     )
 
 

@@ -12,6 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
 
 from app import metrics, openapi, probes, redirect, webconsole
+from app.bodylimit import BodyLimitMiddleware
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(AccessLogMiddleware),
             Middleware(metrics.MetricsMiddleware),
             Middleware(CompressMiddleware, minimum_size=500),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes),
             Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
