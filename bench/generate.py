@@ -547,7 +547,9 @@ class _CaptureSession:
     """Stands in for an AsyncSession: records what apply_rollups would upsert."""
 
     def __init__(self) -> None:
-        self.bind = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
+        # The SQLite path of apply_rollups passes rows as a list of dicts (PostgreSQL's sends
+        # one array per column); both carry the same rows.
+        self.bind = SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
     async def execute(self, statement: Any, params: Any = None) -> None:
