@@ -100,10 +100,13 @@ def with_params(url: str, extra: list[tuple[str, str]]) -> str:
     if not extra:
         return url
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    present = {k for k, _ in query}
-    query += [(k, v) for k, v in extra if k not in present]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    present = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    added = urlencode([(k, v) for k, v in extra if k not in present])
+    if not added:
+        return url
+    # Append to the destination's query as it is: re-encoding it would break signed URLs.
+    query = f"{parts.query}&{added}" if parts.query else added
+    return urlunsplit(parts._replace(query=query))
 
 
 def build_click(

@@ -147,9 +147,17 @@ def referrer_class(referrer: str | None) -> str:
     if host.startswith("www."):
         host = host[4:]
     for hosts, name in ((EMAIL_HOSTS, "email"), (SEARCH_HOSTS, "search"), (SOCIAL_HOSTS, "social")):
-        if any(host.startswith(h) or f".{h}" in f".{host}" for h in hosts):
+        if any(_host_matches(host, h) for h in hosts):
             return name
     return "referral"
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    """``google.`` is a label prefix (google.com, www.google.co.uk); ``t.co`` is a whole
+    domain: t.co and its subdomains, never a look-alike such as t.company.com."""
+    if pattern.endswith("."):
+        return f".{pattern}" in f".{host}"
+    return host == pattern or host.endswith(f".{pattern}")
 
 
 def traffic_source(utm_source: str | None, referrer: str | None) -> str:

@@ -24,6 +24,9 @@ class TTLCache(Generic[K, V]):
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._inflight: dict[K, asyncio.Future[V]] = {}
+        # Bumped by invalidate/clear: a load that started before a bump may have read the
+        # old row, so its result is handed to its own waiters but never stored.
+        self._epoch = 0
 
     async def get(self, key: K) -> V:
         now = time.monotonic()
@@ -35,6 +38,7 @@ class TTLCache(Generic[K, V]):
             return await asyncio.shield(pending)
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        epoch = self._epoch
         try:
             value = await self._load(key)
         except BaseException as exc:
@@ -42,8 +46,11 @@ class TTLCache(Generic[K, V]):
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
         future.set_result(value)
+        if epoch != self._epoch:
+            return value
         self._entries[key] = (time.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
@@ -51,7 +58,11 @@ class TTLCache(Generic[K, V]):
         return value
 
     def invalidate(self, key: K) -> None:
+        self._epoch += 1
         self._entries.pop(key, None)
+        self._inflight.pop(key, None)  # later callers start a fresh load
 
     def clear(self) -> None:
+        self._epoch += 1
         self._entries.clear()
+        self._inflight.clear()
