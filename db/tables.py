@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKeyConstraint, Index, MetaData
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 # One naming convention so that migrations name constraints identically on both databases.
@@ -194,19 +203,40 @@ class RollupCampaignDaily(SQLModel, table=True):
 
 
 class RollupBreakdownDaily(SQLModel, table=True):
-    """One dimension at a time (source, medium, country, device, link, segment) per day."""
+    """One dimension at a time (source, medium, country, device, link, segment) per day.
+
+    Key order serves both readers: a campaign's breakdown (kind, dimension, campaign, days)
+    and the dashboard (the same for every campaign); ``count`` rides in the key's index so
+    those reads are index-only on PostgreSQL.
+    """
 
     __tablename__ = "rollup_breakdown_daily"
-    account_id: str = Field(primary_key=True, max_length=24)
-    handle: str = Field(primary_key=True, max_length=64)
-    kind: str = Field(primary_key=True, max_length=8)
-    campaign_id: str = Field(primary_key=True, max_length=64)
-    day: date = Field(primary_key=True)
-    dimension: str = Field(primary_key=True, max_length=16)
-    value: str = Field(primary_key=True, max_length=128)
-    event_type: str = Field(primary_key=True, max_length=64)
-    currency: str = Field(primary_key=True, max_length=3)
-    is_test: bool = Field(primary_key=True)
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "account_id",
+            "handle",
+            "kind",
+            "dimension",
+            "campaign_id",
+            "day",
+            "value",
+            "event_type",
+            "currency",
+            "is_test",
+            name="pk_rollup_breakdown_daily",
+            postgresql_include=["count"],
+        ),
+    )
+    account_id: str = Field(max_length=24)
+    handle: str = Field(max_length=64)
+    kind: str = Field(max_length=8)
+    dimension: str = Field(max_length=16)
+    campaign_id: str = Field(max_length=64)
+    day: date
+    value: str = Field(max_length=128)
+    event_type: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    is_test: bool
     count: int = _bigint(nullable=False)
     value_micros: int = _bigint(nullable=False)
 
