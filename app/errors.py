@@ -24,7 +24,9 @@ def _headers(exc: DomainError) -> dict[str, str]:
 def error_response(request: Request, exc: DomainError) -> Response:
     """``/v1`` keeps seed 000's ``{"status":"error"}``; ``/v2`` uses ``{"error","message"}``."""
     if request.url.path.startswith(FUNNEL_REPORT_PREFIX):
-        body = {"status": "error", "message": exc.message}
+        # Seed 000 documents one 401 message, whatever was wrong with the token.
+        message = "Unauthenticated" if exc.status == 401 else exc.message
+        body = {"status": "error", "message": message}
     else:
         body = {"error": exc.code, "message": exc.message}
     return JSONResponse(body, status_code=exc.status, headers=_headers(exc))

@@ -96,6 +96,8 @@ async def funnel_report(
     country: str | None = None,
 ) -> FunnelReport:
     """Seed 000: rows grouped by one dimension, ordered by clicks desc, then value."""
+    if ctx.principal is None:  # authentication comes before parameter checks
+        raise Unauthenticated()
     account_id = _require(account_id, "account_id")
     report_type = parse_report_type(_require(report_type, "report_type"))
     date_range = _require(date_range, "date_range")
@@ -104,8 +106,6 @@ async def funnel_report(
     skip = _bounded(skip, "skip", 0, 0, None)
     limit = _bounded(limit, "limit", MAX_LIMIT, 1, MAX_LIMIT)
     country_code = parse_country(country)
-    if ctx.principal is None:
-        raise Unauthenticated()
     async with read_session(ctx) as session:
         handles = [
             h
