@@ -189,8 +189,9 @@ def demo(
         f"Loaded {result.clicks} clicks and {result.conversions} conversions "
         f"into handle '{handle}' (account {account_id})."
     )
+    typer.echo(f"Open the console at http://{host}/app/ and sign in with the token below.")
     typer.echo(
-        f"Open http://{host}/graphql (GraphiQL) with the header Authorization: Bearer <token>, or:"
+        f"GraphiQL: http://{host}/graphql (header Authorization: Bearer <token>); or with curl:"
     )
     typer.echo(
         f"  curl -H 'Authorization: Bearer {token}' "
