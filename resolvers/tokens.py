@@ -88,6 +88,8 @@ async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:
 
 async def revoke_pat(ctx: Context, handle: str, token_id: str) -> AccessToken:
     authorize(ctx.principal, handle, ADMIN)
+    if "\x00" in token_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+        raise NotFound(f"Token '{token_id}' not found.", code="token_not_found")
     async with ctx.sessions() as session:
         row = (
             await session.execute(

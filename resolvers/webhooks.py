@@ -104,6 +104,8 @@ def new_secret() -> str:
 
 
 async def _load(session: AsyncSession, handle: str, webhook_id: str) -> WebhookSubscription:
+    if "\x00" in webhook_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+        raise webhook_not_found(webhook_id)
     row = (
         await session.execute(
             select(WebhookSubscription).where(
@@ -276,6 +278,8 @@ async def redeliver(ctx: Context, handle: str, delivery_id: str) -> DeliveryLog:
     delivery ever had, so a DEAD one that fails again goes straight back to DEAD.
     """
     authorize(ctx.principal, handle, ADMIN)
+    if "\x00" in delivery_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+        raise delivery_not_found(delivery_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         result = await session.execute(
