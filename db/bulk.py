@@ -30,12 +30,13 @@ def _pg_array_type(column: Any) -> str:
 
 
 @lru_cache(maxsize=64)
-def _unnest_sql(table: Table, columns: tuple[str, ...], conflict: str) -> str:
+def _unnest_statement(table: Table, columns: tuple[str, ...], conflict: str) -> Any:
+    """Built once per shape: the statement object, so its cache key is computed once too."""
     casts = ", ".join(
         f"CAST(:c{i} AS {_pg_array_type(table.c[name])})" for i, name in enumerate(columns)
     )
     names = ", ".join(f'"{name}"' for name in columns)
-    return f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) {conflict}'
+    return text(f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) {conflict}')
 
 
 async def pg_insert_unnest(
@@ -48,4 +49,4 @@ async def pg_insert_unnest(
     (``ON CONFLICT …`` and optionally ``RETURNING …``)."""
     columns = tuple(rows[0])
     params = {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
-    return await conn.execute(text(_unnest_sql(table, columns, conflict)), params)
+    return await conn.execute(_unnest_statement(table, columns, conflict), params)

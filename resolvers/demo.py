@@ -14,7 +14,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from db.rollups import local_day
-from db.tables import Campaign, Click, Link
+from db.tables import Campaign, ClickRecord, Link
 from resolvers.accounts import account_for_handle, create_account
 from resolvers.context import Context
 from resolvers.conversions import ConversionInput, ingest_events
@@ -118,7 +118,7 @@ async def load_demo(
     links = [(cid, slug) for cid, _, slugs in CAMPAIGNS for slug in slugs]
     made_clicks = made_conversions = 0
     while made_clicks < clicks:
-        batch: list[Click] = []
+        batch: list[ClickRecord] = []
         for _ in range(min(BATCH, clicks - made_clicks)):
             campaign_id, slug = rng.choice(links)
             # More traffic towards today, so the last 7 days look alive.
@@ -126,7 +126,7 @@ async def load_demo(
             moment = now - age
             source = _pick(rng, SOURCES)
             batch.append(
-                Click(
+                ClickRecord(
                     account_id=account_id,
                     id=secrets.token_hex(12),
                     handle=handle,
@@ -157,7 +157,7 @@ async def load_demo(
 
 
 def _events_for(
-    rng: random.Random, clicks: list[Click], conversion_types: dict[str, str], now
+    rng: random.Random, clicks: list[ClickRecord], conversion_types: dict[str, str], now
 ) -> list[ConversionInput]:
     events: list[ConversionInput] = []
     for click in clicks:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from db.tables import Click
+from db.tables import Click, ClickRecord
 
 log = logging.getLogger("funnelgate.journal")
 REPLAY_CHUNK = 500
@@ -32,11 +32,11 @@ def _encode(click: Click) -> str:
     return json.dumps(row, separators=(",", ":"))
 
 
-def _decode(line: str) -> Click:
+def _decode(line: str) -> ClickRecord:
     row: dict[str, Any] = json.loads(line)
     row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
     row["day"] = date.fromisoformat(row["day"])
-    return Click(**row)
+    return ClickRecord(**row)
 
 
 class ClickJournal:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.rollups import local_day
-from db.tables import Account, Campaign, Click, Handle, Link
+from db.tables import Account, Campaign, ClickRecord, Handle, Link
 from resolvers.domain import CampaignStatus, utcnow
 from resolvers.errors import Overloaded
 from resolvers.traffic import (
@@ -121,10 +121,10 @@ def build_click(
     country: str,
     destination: str,
     now: datetime | None = None,
-) -> Click:
+) -> ClickRecord:
     now = now or utcnow()
     params = dict(visit.query)
-    return Click(
+    return ClickRecord(
         account_id=target.account_id,
         id=secrets.token_hex(12),
         handle=target.handle,
