@@ -70,6 +70,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # Short links first: the hot path skips everything below but metrics and limits.
+            Middleware(
+                redirect.ShortLinkFastPath,
+                fast_app=redirect.short_link_app(
+                    services,
+                    EXCEPTION_HANDLERS,
+                    [
+                        Middleware(metrics.MetricsMiddleware),
+                        Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
+                    ],
+                ),
+            ),
             # Outermost first: every response, even a 429, carries the request id.
             Middleware(
                 CorrelationIdMiddleware,

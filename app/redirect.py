@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.openapi import Param, Reply, operation
+from resolvers.domain import RESERVED_HANDLES
 from resolvers.redirects import Visit, follow_link
 
 _NOT_FOUND = """<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title>
@@ -60,3 +64,40 @@ async def redirect(request: Request) -> Response:
 
 
 ROUTES = [Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])]
+
+
+def is_short_link(path: str) -> bool:
+    """``/{handle}/{slug}`` whose first segment is not one of the gateway's own paths."""
+    parts = path.split("/")
+    return (
+        len(parts) == 3 and bool(parts[1]) and bool(parts[2]) and (parts[1] not in RESERVED_HANDLES)
+    )
+
+
+def short_link_app(services: Any, exception_handlers: Any, middleware: list[Any]) -> Starlette:
+    """The redirect alone, behind only the middleware it needs (metrics, rate limits)."""
+    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=exception_handlers)
+    app.state.services = services
+    return app
+
+
+class ShortLinkFastPath:
+    """Pure ASGI: short-link requests skip the API's middleware and its long route table.
+
+    Redirects are the hot path (one per click); they need no request-id echo, access-log
+    line, compression, body limit or cache invalidation. The clicks table is their log.
+    """
+
+    def __init__(self, app: ASGIApp, fast_app: ASGIApp) -> None:
+        self.app = app
+        self.fast_app = fast_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and is_short_link(scope["path"])
+        ):
+            await self.fast_app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
