@@ -77,6 +77,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     services,
                     EXCEPTION_HANDLERS,
                     [
+                        Middleware(
+                            CorrelationIdMiddleware,
+                            header_name=REQUEST_ID_HEADER,
+                            validator=valid_request_id,
+                        ),
                         Middleware(metrics.MetricsMiddleware),
                         Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
                     ],

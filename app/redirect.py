@@ -84,8 +84,9 @@ def short_link_app(services: Any, exception_handlers: Any, middleware: list[Any]
 class ShortLinkFastPath:
     """Pure ASGI: short-link requests skip the API's middleware and its long route table.
 
-    Redirects are the hot path (one per click); they need no request-id echo, access-log
-    line, compression, body limit or cache invalidation. The clicks table is their log.
+    Redirects are the hot path (one per click): they keep the request id, metrics and rate
+    limits, and skip the access-log line, compression, body limit and cache invalidation.
+    The clicks table is their log.
     """
 
     def __init__(self, app: ASGIApp, fast_app: ASGIApp) -> None:
