@@ -50,3 +50,13 @@ async def pg_insert_unnest(
     columns = tuple(rows[0])
     params = {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
     return await conn.execute(_unnest_statement(table, columns, conflict), params)
+
+
+@lru_cache(maxsize=64)
+def pg_unnest_sql(table: Table, columns: tuple[str, ...], conflict: str) -> str:
+    """The same statement with positional ``$n`` parameters, for a raw asyncpg connection."""
+    casts = ", ".join(
+        f"${i + 1}::{_pg_array_type(table.c[name])}" for i, name in enumerate(columns)
+    )
+    names = ", ".join(f'"{name}"' for name in columns)
+    return f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) {conflict}'

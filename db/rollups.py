@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.bulk import pg_insert_unnest
+from db.bulk import pg_insert_unnest, pg_unnest_sql
 from db.tables import (
     Click,
     Conversion,
@@ -183,32 +183,44 @@ _CUBE_KEYS = (
 _SUM = ("count", "value_micros")
 
 
-async def apply_rollups(
-    session: AsyncSession, clicks: Iterable[Click], conversions: Iterable[Conversion]
-) -> None:
+def rollup_upserts(
+    clicks: Iterable[Any], conversions: Iterable[Any]
+) -> list[tuple[Any, list[dict[str, Any]], tuple[str, ...], tuple[str, ...]]]:
+    """(table, rows, key columns, measures) for each rollup table, rows aggregated."""
     facts = _fact_rows(clicks, conversions)
     if not facts:
-        return
-    await _upsert(
-        session,
-        RollupCampaignDaily,
-        _aggregate(facts, _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
-        _CAMPAIGN_KEYS,
-        _CAMPAIGN_MEASURES,
-    )
+        return []
     exploded = [
         f | {"dimension": dim, "value": f["slug"] if dim == "link" else f[dim]}
         for f in facts
         for dim in BREAKDOWN_DIMENSIONS
     ]
-    await _upsert(
-        session,
-        RollupBreakdownDaily,
-        _aggregate(exploded, _BREAKDOWN_KEYS, _SUM),
-        _BREAKDOWN_KEYS,
-        _SUM,
-    )
-    await _upsert(session, RollupCubeDaily, _aggregate(facts, _CUBE_KEYS, _SUM), _CUBE_KEYS, _SUM)
+    return [
+        (
+            RollupCampaignDaily,
+            _aggregate(facts, _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
+            _CAMPAIGN_KEYS,
+            _CAMPAIGN_MEASURES,
+        ),
+        (RollupBreakdownDaily, _aggregate(exploded, _BREAKDOWN_KEYS, _SUM), _BREAKDOWN_KEYS, _SUM),
+        (RollupCubeDaily, _aggregate(facts, _CUBE_KEYS, _SUM), _CUBE_KEYS, _SUM),
+    ]
+
+
+async def apply_rollups(
+    session: AsyncSession, clicks: Iterable[Click], conversions: Iterable[Conversion]
+) -> None:
+    for table, rows, keys, measures in rollup_upserts(clicks, conversions):
+        await _upsert(session, table, rows, keys, measures)
+
+
+async def apply_rollups_asyncpg(connection: Any, clicks: Iterable[Any]) -> None:
+    """The same upserts on a raw asyncpg connection (the redirect hot path)."""
+    for table, rows, keys, measures in rollup_upserts(clicks, []):
+        rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
+        columns = tuple(rows[0])
+        sql = pg_unnest_sql(table.__table__, columns, _pg_conflict(table, keys, measures))
+        await connection.execute(sql, *([row[c] for row in rows] for c in columns))
 
 
 def local_day(moment: datetime, tz: Any) -> date:

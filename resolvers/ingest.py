@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.bulk import pg_insert_unnest
+from db.bulk import pg_insert_unnest, pg_unnest_sql
 from db.engine import insert_for
-from db.rollups import apply_rollups
+from db.rollups import apply_rollups, apply_rollups_asyncpg
 from db.tables import Click, Conversion
 from resolvers.errors import Overloaded, Unavailable
 from resolvers.journal import ClickJournal
@@ -311,6 +311,15 @@ async def write_batch(
     """
     from resolvers.conversions import ingest_events
 
+    engine = sessions.kw.get("bind")
+    if (
+        clicks
+        and not conversion_jobs
+        and engine is not None
+        and engine.dialect.name == "postgresql"
+    ):
+        await _write_clicks_asyncpg(engine, clicks)
+        return {}
     results: dict[int, Any] = {}
     async with sessions() as session:
         inserted_clicks: list[Click] = []
@@ -340,6 +349,25 @@ async def write_batch(
         await apply_rollups(session, inserted_clicks, recorded)
         await session.commit()
     return results
+
+
+_CLICK_CONFLICT = 'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING "id"'
+
+
+async def _write_clicks_asyncpg(engine: Any, clicks: list[Any]) -> None:
+    """Clicks and their rollups in one transaction on the raw asyncpg connection: the
+    redirect hot path, without the ORM session's per-statement overhead."""
+    columns = tuple(col.name for col in Click.__table__.columns)
+    sql = pg_unnest_sql(Click.__table__, columns, _CLICK_CONFLICT)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        pg = raw.driver_connection
+        async with pg.transaction():
+            inserted = {
+                r[0]
+                for r in await pg.fetch(sql, *([getattr(c, n) for c in clicks] for n in columns))
+            }
+            await apply_rollups_asyncpg(pg, [c for c in clicks if c.id in inserted])
 
 
 async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:
