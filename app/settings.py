@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     graphql_apq_cache_size: int = Field(default=1000, ge=1)
     graphql_allowlist: bool = False
     graphql_allowlist_file: str | None = None
+    # Compiled completion of plain-data selections (schema/compiled.py).
+    graphql_compiled: bool = True
 
     rate_limit_enabled: bool = True
     rate_limit_api: str = "1200/minute"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -17,6 +19,7 @@ from strawberry.extensions import (
 from schema.allowlist import OperationAllowList, load_allowlist
 from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
+from schema.compiled import compiled_execution_context
 from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
 from schema.metrics import MetricsExtension
@@ -52,8 +55,8 @@ class Mutation(
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list = [
         MetricsExtension,  # first, so that it times the whole operation
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        _same_rules(QueryDepthLimiter(max_depth=settings.graphql_max_depth)),
+        _same_rules(MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases)),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         ParserCache,
         ValidationCache,
@@ -64,8 +67,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=compiled_execution_context() if settings.graphql_compiled else None,
     )
+
+
+def _same_rules(limiter: AddValidationRules) -> Callable[[], AddValidationRules]:
+    """A fresh extension per request with the same rule classes, so that ValidationCache
+    (keyed by the rules) hits; the limiters build a new rule class per instance."""
+    rules = limiter.validation_rules
+    return lambda: AddValidationRules(rules)
 
 
 def _operation_gates(settings: Settings) -> list:
