@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -11,6 +12,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.openapi import Param, Reply, operation
 from app.persisted import PersistedQueries, PersistedQueryError, RequestErrorResult
+from app.responsecache import CachedResponses, EncodedResponse, ResponseCache
 from app.services import Services
 from resolvers.auth import authenticate
 from resolvers.context import Context
@@ -72,11 +74,22 @@ _GRAPHQL_DOC = dict(tags=["graphql"], security=["jwt", "pat", "none"])
     },
     **_GRAPHQL_DOC,
 )
-class GraphQLApp(GraphQL):
+class GraphQLApp(CachedResponses, GraphQL):
     def __init__(self, services: Services) -> None:
         super().__init__(build_schema(services.settings), graphql_ide="graphiql")
         self.services = services
         self.persisted = PersistedQueries.from_settings(services.settings, services.redis)
+        self.response_cache = ResponseCache.from_settings(services.settings, services.redis)
+        if self.response_cache is not None:
+            services.ingest.on_commit.append(self.response_cache.touch)
+
+    def encode_json(self, data: object) -> str | bytes:
+        if isinstance(data, EncodedResponse):  # from the response cache's encoding
+            return data.body
+        try:  # orjson: several times faster than json.dumps on large analytics results
+            return orjson.dumps(data).decode()
+        except TypeError:  # beyond orjson (integers over 64 bits): the standard encoder
+            return super().encode_json(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry only expects malformed JSON: bytes that are not UTF-8, or a bare string,

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     graphql_allowlist_file: str | None = None
     # Compiled completion of plain-data selections (schema/compiled.py).
     graphql_compiled: bool = True
+    # Query responses cached per caller for at most 1 s (app/responsecache.py).
+    graphql_response_cache: bool = True
+    graphql_response_cache_size: int = Field(default=2000, ge=1)
+    graphql_response_cache_ttl_s: float = Field(default=1.0, gt=0, le=1.0)
 
     rate_limit_enabled: bool = True
     rate_limit_api: str = "1200/minute"
