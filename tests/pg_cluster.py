@@ -73,11 +73,14 @@ class PgCluster:
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr.decode(errors='replace')}")
         # Only this cluster's own port and socket directory; small and quick, for tests.
+        # fsync off: a crash here is a process crash, and the kernel keeps what was written.
+        # synchronous_commit stays on: a commit must be in the WAL before it is answered, or
+        # a killed postmaster loses commits the gateway was told about.
         conf = (
             f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
             f"unix_socket_directories = '{self.base}'\n"
             "max_connections = 200\nshared_buffers = 32MB\n"
-            "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
+            "fsync = off\nfull_page_writes = off\n"
             "logging_collector = off\n"
         )
         subprocess.run(

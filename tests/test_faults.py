@@ -203,13 +203,19 @@ def assert_counted_once(acked: list[str], stored: list[str], funnel: int, *, exa
         assert set(stored) == set(acked), f"{len(set(stored) - set(acked))} unacknowledged"
 
 
-async def test_redirects_survive_a_postgres_outage_and_count_every_click_once(deployment):
+@pytest.mark.parametrize("outage", ["stop", "crash"])
+async def test_redirects_survive_a_postgres_outage_and_count_every_click_once(deployment, outage):
+    """``stop``: pg_ctl stop -m fast (connections told to go); ``crash``: the postmaster is
+    SIGKILLed (connections just drop) and recovers from its WAL at the next start."""
     gw = deployment.gateway().start()
     try:
         await deployment.setup_link(gw)
         load = RedirectLoad(gw.base_url, f"/{deployment.handle}/{SLUG}").start()
         await wait_until(lambda: len(load.outcomes) >= 50)
-        await asyncio.to_thread(deployment.cluster.stop, "fast")
+        if outage == "stop":
+            await asyncio.to_thread(deployment.cluster.stop, "fast")
+        else:
+            await asyncio.to_thread(deployment.cluster.kill)
         stopped_at = time.monotonic()
         readiness = await poll_readiness(gw, seconds=3)  # the outage lasts this long
         served_while_down = load.count_since(stopped_at)
