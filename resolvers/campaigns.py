@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +25,7 @@ from resolvers.domain import (
 )
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from resolvers.inputs import CampaignCreate, CampaignUpdate
-from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
+from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
 
 
@@ -129,16 +128,8 @@ async def list_campaigns(
         total = (await session.execute(select(func.count()).where(*where))).scalar_one()
         query = select(Campaign).where(*where)
         if after:
-            created, campaign_id = decode_cursor(after, 2)
-            try:
-                created_at = datetime.fromisoformat(created)
-            except ValueError as exc:
-                raise InvalidInput("Invalid cursor.") from exc
             query = query.where(
-                or_(
-                    Campaign.created_at < created_at,
-                    and_(Campaign.created_at == created_at, Campaign.campaign_id < campaign_id),
-                )
+                newest_first_after(after, Campaign.created_at, Campaign.campaign_id)
             )
         query = query.order_by(Campaign.created_at.desc(), Campaign.campaign_id.desc())
         rows = list((await session.execute(query.limit(size + 1))).scalars().all())

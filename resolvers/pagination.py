@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import and_, or_
 
 from resolvers.errors import InvalidInput
 
@@ -53,3 +56,16 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     if any("\x00" in k for k in key):
         raise InvalidInput("Invalid cursor.")
     return key
+
+
+def newest_first_after(after: str, created_column: Any, id_column: Any) -> Any:
+    """The keyset condition for the page after ``after`` in (created, id) descending order."""
+    created, last_id = decode_cursor(after, 2)
+    try:
+        created_at = datetime.fromisoformat(created)
+    except ValueError as exc:
+        raise InvalidInput("Invalid cursor.") from exc
+    return or_(
+        created_column < created_at,
+        and_(created_column == created_at, id_column < last_id),
+    )

@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from resolvers.accounts import account_for_handle
 from resolvers.context import Context
 from resolvers.domain import as_utc, utcnow
-from resolvers.errors import Conflict, InvalidInput, NotFound
+from resolvers.errors import Conflict, NotFound
 from resolvers.inputs import _Input
 from resolvers.outbox import EVENT_TYPES
-from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
+from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
 from resolvers.principal import ADMIN, authorize
 from resolvers.webhook_urls import check_webhook_url
 
@@ -248,19 +247,8 @@ async def list_deliveries(
         total = (await session.execute(select(func.count()).where(*where))).scalar_one()
         query = select(WebhookDelivery).where(*where)
         if after:
-            created, delivery_id = decode_cursor(after, 2)
-            try:
-                created_at = datetime.fromisoformat(created)
-            except ValueError as exc:
-                raise InvalidInput("Invalid cursor.") from exc
             query = query.where(
-                or_(
-                    WebhookDelivery.created_at < created_at,
-                    and_(
-                        WebhookDelivery.created_at == created_at,
-                        WebhookDelivery.id < delivery_id,
-                    ),
-                )
+                newest_first_after(after, WebhookDelivery.created_at, WebhookDelivery.id)
             )
         query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
         rows = list((await session.execute(query.limit(size + 1))).scalars().all())
