@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
 
 import resolvers.ingest as ingest_module
-from db.tables import Click
 from resolvers.ingest import IngestWriter
 from resolvers.journal import ClickJournal
 from resolvers.stalecache import StaleOnErrorLoader
 from resolvers.ttlcache import TTLCache
+from tests.factories import click_record
 
 
 class FlakyLoader:
@@ -72,24 +71,8 @@ async def test_values_older_than_max_stale_are_not_served():
         await loader("a")
 
 
-def _click(i: int) -> Click:
-    return Click(
-        account_id="a" * 24,
-        id=f"d{i:023d}",
-        handle="h",
-        slug="s",
-        campaign_id="cmp",
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        day=date(2026, 1, 2),
-        visitor_id="v",
-        country="US",
-        device="mobile",
-        source="google",
-        medium="",
-        is_bot=False,
-        segment="default",
-        destination_url="https://x.example",
-    )
+def _click(i: int):
+    return click_record(i, prefix="d")
 
 
 async def test_journal_depth_counts_files_left_by_a_dead_process(tmp_path):

@@ -1,7 +1,7 @@
 """Clicks survive a database outage: journaled, acknowledged, replayed exactly once."""
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 from sqlalchemy import func, select
@@ -9,26 +9,11 @@ from sqlalchemy import func, select
 import resolvers.ingest as ingest_module
 from db.tables import Click
 from resolvers.journal import ClickJournal
+from tests.factories import click_record
 
 
-def _click(i: int) -> Click:
-    return Click(
-        account_id="a" * 24,
-        id=f"c{i:023d}",
-        handle="h",
-        slug="s",
-        campaign_id="cmp",
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        day=date(2026, 1, 2),
-        visitor_id="v",
-        country="US",
-        device="mobile",
-        source="google",
-        medium="",
-        is_bot=False,
-        segment="default",
-        destination_url="https://x.example",
-    )
+def _click(i: int):
+    return click_record(i, prefix="c")
 
 
 async def test_journal_replays_what_it_fsynced_and_skips_a_torn_line(tmp_path):
