@@ -44,7 +44,7 @@ class CampaignQuery:
                 CampaignEdge(cursor=c, node=Campaign.from_row(r))
                 for r, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            page_info=PageInfo.of(page),
             total_count=page.total,
         )
 
@@ -73,7 +73,7 @@ class CampaignQuery:
                 LinkEdge(cursor=c, node=Link.from_row(r))
                 for r, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            page_info=PageInfo.of(page),
             total_count=page.total,
         )
 

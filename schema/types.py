@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -12,6 +13,7 @@ from resolvers import domain
 from resolvers.domain import as_utc
 from resolvers.funnels import funnel_loader
 from resolvers.health import HealthReport as HealthReportData
+from resolvers.pagination import Page
 from schema.funnel_types import Funnel
 
 GoalType = strawberry.enum(
@@ -142,6 +144,10 @@ class CampaignHealth:
 class PageInfo:
     has_next_page: bool = strawberry.field(description="More items follow.")
     end_cursor: str | None = strawberry.field(description="Cursor of the last item.")
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> PageInfo:
+        return cls(has_next_page=page.has_next, end_cursor=page.end_cursor)
 
 
 @strawberry.type(description="An edge of a campaign connection.")

@@ -173,7 +173,7 @@ class WebhookQuery:
                 WebhookDeliveryEdge(cursor=c, node=WebhookDelivery.from_log(log))
                 for log, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            page_info=PageInfo.of(page),
             total_count=page.total,
         )
 
