@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.bulk import pg_insert_unnest, pg_unnest_sql
+from db.bulk import pg_insert_unnest
 from db.tables import (
     Click,
     Conversion,
@@ -212,15 +212,6 @@ async def apply_rollups(
 ) -> None:
     for table, rows, keys, measures in rollup_upserts(clicks, conversions):
         await _upsert(session, table, rows, keys, measures)
-
-
-async def apply_rollups_asyncpg(connection: Any, clicks: Iterable[Any]) -> None:
-    """The same upserts on a raw asyncpg connection (the redirect hot path)."""
-    for table, rows, keys, measures in rollup_upserts(clicks, []):
-        rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
-        columns = tuple(rows[0])
-        sql = pg_unnest_sql(table.__table__, columns, _pg_conflict(table, keys, measures))
-        await connection.execute(sql, *([row[c] for row in rows] for c in columns))
 
 
 def local_day(moment: datetime, tz: Any) -> date:

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.bulk import pg_insert_unnest, pg_unnest_sql
+from db.bulk import pg_insert_unnest
+from db.click_ingest import ClickLane
 from db.engine import insert_for
-from db.rollups import apply_rollups, apply_rollups_asyncpg
+from db.rollups import apply_rollups
 from db.tables import Click, Conversion
 from resolvers.errors import Overloaded, Unavailable
 from resolvers.journal import ClickJournal
@@ -104,7 +105,9 @@ class IngestWriter:
         # are always locked in key order, so concurrent batches cannot deadlock.
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._run(), name=f"ingest-writer-{i}")
+                asyncio.create_task(
+                    self._run(ClickLane(self._sessions.kw.get("bind"))), name=f"ingest-writer-{i}"
+                )
                 for i in range(self._writers)
             ]
         if self.journal is not None and self._recovery is None:
@@ -145,7 +148,13 @@ class IngestWriter:
         future = asyncio.get_running_loop().create_future()
         return await self._submit(_ConversionJob(account, handle, events, future))
 
-    async def _run(self) -> None:
+    async def _run(self, lane: ClickLane) -> None:
+        try:
+            await self._drain(lane)
+        finally:
+            await lane.close()
+
+    async def _drain(self, lane: ClickLane) -> None:
         stopping = False
         while not stopping:
             job = await self._queue.get()
@@ -165,31 +174,34 @@ class IngestWriter:
                     break
                 batch.append(nxt)
                 size += _size(nxt)
-            await self._write(batch)
+            await self._write(batch, lane)
 
-    async def _write(self, batch: list[_ClickJob | _ConversionJob]) -> None:
+    async def _write(
+        self, batch: list[_ClickJob | _ConversionJob], lane: ClickLane | None = None
+    ) -> None:
         clicks = [j.click for j in batch if isinstance(j, _ClickJob)]
         conversion_jobs = [j for j in batch if isinstance(j, _ConversionJob)]
         if self.degraded and self.journal is not None:
             await self._journal_batch(batch, clicks, conversion_jobs, None)
             return
         if not (clicks and conversion_jobs):
-            await self._commit(batch, clicks, conversion_jobs)
+            await self._commit(batch, clicks, conversion_jobs, lane)
             return
         # Clicks and conversions commit separately (clicks first, so a conversion may name
         # a click of the same batch): clicks within the short budget that keeps redirects
         # answering, conversions within their own, longer timeout.
         click_jobs = [j for j in batch if isinstance(j, _ClickJob)]
-        if not await self._commit(click_jobs, clicks, []):
+        if not await self._commit(click_jobs, clicks, [], lane):
             await self._journal_batch(conversion_jobs, [], conversion_jobs, None)
             return
-        await self._commit(list(conversion_jobs), [], conversion_jobs)
+        await self._commit(list(conversion_jobs), [], conversion_jobs, lane)
 
     async def _commit(
         self,
         batch: list[_ClickJob | _ConversionJob],
         clicks: list[Click],
         conversion_jobs: list[_ConversionJob],
+        lane: ClickLane | None = None,
     ) -> bool:
         """One transaction; every job's future is resolved. False if it did not commit."""
         # A click batch that cannot commit within the budget goes to the journal; a
@@ -197,7 +209,7 @@ class IngestWriter:
         budget = self._budget if clicks else max(self._budget, self._conversion_timeout)
         try:
             results = await asyncio.wait_for(
-                write_batch(self._sessions, clicks, conversion_jobs), budget
+                write_batch(self._sessions, clicks, conversion_jobs, lane), budget
             )
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
@@ -303,6 +315,7 @@ async def write_batch(
     sessions: async_sessionmaker[AsyncSession],
     clicks: list[Click],
     conversion_jobs: list[_ConversionJob],
+    lane: ClickLane | None = None,
 ) -> dict[int, Any]:
     """One transaction: clicks, then each conversion job, then one rollup upsert per table.
 
@@ -311,14 +324,15 @@ async def write_batch(
     """
     from resolvers.conversions import ingest_events
 
-    engine = sessions.kw.get("bind")
-    if (
-        clicks
-        and not conversion_jobs
-        and engine is not None
-        and engine.dialect.name == "postgresql"
-    ):
-        await _write_clicks_asyncpg(engine, clicks)
+    if clicks and not conversion_jobs and _is_postgresql(sessions):
+        if lane is None:
+            lane = ClickLane(sessions.kw["bind"])
+            try:
+                await lane.write(clicks)
+            finally:
+                await lane.close()
+        else:
+            await lane.write(clicks)
         return {}
     results: dict[int, Any] = {}
     async with sessions() as session:
@@ -351,23 +365,9 @@ async def write_batch(
     return results
 
 
-_CLICK_CONFLICT = 'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING "id"'
-
-
-async def _write_clicks_asyncpg(engine: Any, clicks: list[Any]) -> None:
-    """Clicks and their rollups in one transaction on the raw asyncpg connection: the
-    redirect hot path, without the ORM session's per-statement overhead."""
-    columns = tuple(col.name for col in Click.__table__.columns)
-    sql = pg_unnest_sql(Click.__table__, columns, _CLICK_CONFLICT)
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        pg = raw.driver_connection
-        async with pg.transaction():
-            inserted = {
-                r[0]
-                for r in await pg.fetch(sql, *([getattr(c, n) for c in clicks] for n in columns))
-            }
-            await apply_rollups_asyncpg(pg, [c for c in clicks if c.id in inserted])
+def _is_postgresql(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    engine = sessions.kw.get("bind")
+    return engine is not None and engine.dialect.name == "postgresql"
 
 
 async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:

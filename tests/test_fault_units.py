@@ -108,7 +108,7 @@ async def test_a_slow_conversion_batch_does_not_push_its_batchs_clicks_to_the_jo
 ):
     calls: list[tuple[int, int]] = []
 
-    async def fake_write_batch(sessions, clicks, conversion_jobs):
+    async def fake_write_batch(sessions, clicks, conversion_jobs, lane=None):
         calls.append((len(clicks), len(conversion_jobs)))
         if conversion_jobs:
             await asyncio.sleep(0.3)  # longer than the click budget

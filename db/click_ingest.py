@@ -1,0 +1,166 @@
+"""A batch of clicks and every rollup it feeds, written by ONE PostgreSQL statement.
+
+The redirect hot path: ``INSERT … SELECT FROM unnest(…)`` for the raw rows, then
+data-modifying CTEs that fold the rows *really inserted* (``RETURNING``, so a replayed
+click id never counts twice) into each rollup table with one aggregated upsert. A single
+statement is its own transaction: one round trip and one commit per batch, no Python-side
+aggregation. The rollup shapes come from ``db.rollups`` (the same key tuples), and tests
+check the result against ``apply_rollups`` row for row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any
+
+from db.bulk import pg_unnest_sql
+from db.rollups import (
+    _BREAKDOWN_KEYS,
+    _CAMPAIGN_KEYS,
+    _CAMPAIGN_MEASURES,
+    _CUBE_KEYS,
+    _SUM,
+    BREAKDOWN_DIMENSIONS,
+    _pg_conflict,
+)
+from db.tables import Click, RollupBreakdownDaily, RollupCampaignDaily, RollupCubeDaily
+
+log = logging.getLogger("funnelgate.ingest")
+
+CLICK_COLUMNS = tuple(col.name for col in Click.__table__.columns)
+_COLUMN_GETTERS = tuple(attrgetter(name) for name in CLICK_COLUMNS)
+
+# A click as a rollup fact (what db.rollups._fact_rows builds in Python).
+_FACT_COLUMNS = {
+    "account_id": "account_id",
+    "handle": "handle",
+    "campaign_id": "campaign_id",
+    "day": "day",
+    "slug": "slug",
+    "source": "source",
+    "medium": "medium",
+    "country": "country",
+    "device": "device",
+    "segment": "segment",
+    "kind": "CASE WHEN is_bot THEN 'bot' ELSE 'click' END",
+    "event_type": "''",
+    "currency": "''",
+    "is_test": "false",
+    "count": "1::bigint",
+    "value_micros": "0::bigint",
+    "attributed": "0::bigint",
+    "last_seen_at": "occurred_at",
+}
+_RETURNED = ", ".join(
+    ("account_id", "handle", "campaign_id", "day", "slug", "source", "medium", "country")
+    + ("device", "segment", "is_bot", "occurred_at")
+)
+
+
+def _quoted(names: tuple[str, ...]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def _fold(
+    cte: str, table: Any, source: str, keys: tuple[str, ...], measures: tuple[str, ...]
+) -> str:
+    aggregates = ", ".join(
+        f'max("{m}")' if m == "last_seen_at" else f'sum("{m}")::bigint' for m in measures
+    )
+    # Rows go in key order, so concurrent batches lock shared rollup rows in the same order.
+    return (
+        f'{cte} AS (INSERT INTO "{table.__tablename__}" ({_quoted(keys + measures)}) '
+        f"SELECT {_quoted(keys)}, {aggregates} FROM {source} "
+        f"GROUP BY {_quoted(keys)} ORDER BY {_quoted(keys)} "
+        f"{_pg_conflict(table, keys, measures)})"
+    )
+
+
+@lru_cache(maxsize=1)
+def click_batch_sql() -> str:
+    """The statement; parameters are one array per column of ``clicks``, in CLICK_COLUMNS
+    order. It returns the number of clicks inserted."""
+    insert = pg_unnest_sql(
+        Click.__table__,
+        CLICK_COLUMNS,
+        f'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING {_RETURNED}',
+    )
+    facts = ", ".join(f'{expr} AS "{name}"' for name, expr in _FACT_COLUMNS.items())
+    dimensions = ", ".join(
+        f"('{d}', f.{'slug' if d == 'link' else d})" for d in BREAKDOWN_DIMENSIONS
+    )
+    ctes = [
+        f"inserted AS ({insert})",
+        f"facts AS (SELECT {facts} FROM inserted "
+        "WHERE campaign_id IS NOT NULL AND campaign_id <> '')",
+        "exploded AS (SELECT f.*, d.dimension, d.value FROM facts f "
+        f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
+        _fold("campaign_rows", RollupCampaignDaily, "facts", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
+        _fold("breakdown_rows", RollupBreakdownDaily, "exploded", _BREAKDOWN_KEYS, _SUM),
+        _fold("cube_rows", RollupCubeDaily, "facts", _CUBE_KEYS, _SUM),
+    ]
+    return f"WITH {', '.join(ctes)} SELECT count(*) FROM inserted"
+
+
+def click_batch_args(clicks: list[Any]) -> list[list[Any]]:
+    """One array per column, for ``click_batch_sql``."""
+    return [[get(c) for c in clicks] for get in _COLUMN_GETTERS]
+
+
+async def write_click_batch(connection: Any, clicks: list[Any]) -> int:
+    """Insert ``clicks`` and their rollups on a raw asyncpg connection (autocommit: the
+    statement is the transaction). Returns how many were new."""
+    return int(await connection.fetchval(click_batch_sql(), *click_batch_args(clicks)))
+
+
+class ClickLane:
+    """One ingest writer's own PostgreSQL connection for click batches.
+
+    A batch is one autocommit statement: one round trip, without the pool's checkout ping
+    and reset. The statement is idempotent (click ids are unique and only inserted rows
+    reach the rollups), so it is safely run again: after a deadlock, and on a fresh
+    connection when a reused one fails (it may have died while idle: a server restart, an
+    idle timeout). A failure discards the connection, whose state is then unknown (a
+    timeout's cancellation included); the next batch reconnects.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._conn: Any = None
+        self._raw: Any = None
+
+    async def write(self, clicks: list[Any]) -> int:
+        try:
+            for attempt in range(3):
+                reused = self._raw is not None
+                if not reused:
+                    self._conn = await self._engine.connect()
+                    self._raw = (await self._conn.get_raw_connection()).driver_connection
+                try:
+                    return await write_click_batch(self._raw, clicks)
+                except Exception as exc:
+                    deadlock = getattr(exc, "sqlstate", None) == "40P01"
+                    if attempt == 2 or not (deadlock or reused):
+                        raise
+                    if not deadlock:
+                        await self._discard()
+            raise AssertionError("unreachable")
+        except BaseException:
+            await self._discard()
+            raise
+
+    async def _discard(self) -> None:
+        conn, self._conn, self._raw = self._conn, None, None
+        if conn is not None:
+            try:
+                await asyncio.shield(conn.invalidate())
+            except BaseException:  # noqa: BLE001 - the connection is gone either way
+                log.debug("click lane connection discarded uncleanly", exc_info=True)
+
+    async def close(self) -> None:
+        conn, self._conn, self._raw = self._conn, None, None
+        if conn is not None:
+            await conn.close()
