@@ -14,6 +14,7 @@ but not yet read; ``DrainingServer`` reads those first.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 
@@ -125,6 +126,14 @@ if HttpToolsProtocol is not None:
 
 
 class DrainingServer(Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything built at start (app, schema, caches, pools) lives as long as the
+        # process: frozen, the cyclic GC stops walking it in every full collection, which
+        # otherwise pauses all requests for tens of milliseconds under load.
+        gc.collect()
+        gc.freeze()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Accept connections already queued, stop listening, and give requests already
         # sent on open connections a moment to be read: uvicorn then lets them finish
