@@ -33,21 +33,18 @@ log = logging.getLogger("funnelgate.ingest")
 CLICK_COLUMNS = tuple(col.name for col in Click.__table__.columns)
 _COLUMN_GETTERS = tuple(attrgetter(name) for name in CLICK_COLUMNS)
 
-# A click as a rollup fact (what db.rollups._fact_rows builds in Python).
+# A click as a rollup fact (what db.rollups._fact_rows builds in Python). Text keys sort
+# and group byte-wise (COLLATE "C"): several times cheaper than a locale's comparisons, and
+# the order Python's sort of the same strings gives the conversion path.
+_TEXT_FACTS = ("account_id", "handle", "campaign_id", "slug", "source", "medium", "country")
 _FACT_COLUMNS = {
-    "account_id": "account_id",
-    "handle": "handle",
-    "campaign_id": "campaign_id",
+    **{name: f'{name} COLLATE "C"' for name in _TEXT_FACTS},
     "day": "day",
-    "slug": "slug",
-    "source": "source",
-    "medium": "medium",
-    "country": "country",
-    "device": "device",
-    "segment": "segment",
-    "kind": "CASE WHEN is_bot THEN 'bot' ELSE 'click' END",
-    "event_type": "''",
-    "currency": "''",
+    "device": 'device COLLATE "C"',
+    "segment": 'segment COLLATE "C"',
+    "kind": "CASE WHEN is_bot THEN 'bot' ELSE 'click' END COLLATE \"C\"",
+    "event_type": "'' COLLATE \"C\"",
+    "currency": "'' COLLATE \"C\"",
     "is_test": "false",
     "count": "1::bigint",
     "value_micros": "0::bigint",
@@ -90,17 +87,25 @@ def click_batch_sql() -> str:
     )
     facts = ", ".join(f'{expr} AS "{name}"' for name, expr in _FACT_COLUMNS.items())
     dimensions = ", ".join(
-        f"('{d}', f.{'slug' if d == 'link' else d})" for d in BREAKDOWN_DIMENSIONS
+        f"('{d}', c.{'slug' if d == 'link' else d})" for d in BREAKDOWN_DIMENSIONS
+    )
+    measures = ", ".join(
+        f'max("{m}") AS "{m}"' if m == "last_seen_at" else f'sum("{m}") AS "{m}"'
+        for m in _CAMPAIGN_MEASURES
     )
     ctes = [
         f"inserted AS ({insert})",
         f"facts AS (SELECT {facts} FROM inserted "
         "WHERE campaign_id IS NOT NULL AND campaign_id <> '')",
-        "exploded AS (SELECT f.*, d.dimension, d.value FROM facts f "
+        # The batch at the cube's grain first (hashed, no sort): the other rollups are
+        # coarser, so they fold these few rows instead of every click.
+        f"cube AS MATERIALIZED (SELECT {_quoted(_CUBE_KEYS)}, {measures} FROM facts "
+        f"GROUP BY {_quoted(_CUBE_KEYS)})",
+        "exploded AS (SELECT c.*, d.dimension, d.value FROM cube c "
         f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
-        _fold("campaign_rows", RollupCampaignDaily, "facts", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
+        _fold("campaign_rows", RollupCampaignDaily, "cube", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
         _fold("breakdown_rows", RollupBreakdownDaily, "exploded", _BREAKDOWN_KEYS, _SUM),
-        _fold("cube_rows", RollupCubeDaily, "facts", _CUBE_KEYS, _SUM),
+        _fold("cube_rows", RollupCubeDaily, "cube", _CUBE_KEYS, _SUM),
     ]
     return f"WITH {', '.join(ctes)} SELECT count(*) FROM inserted"
 
