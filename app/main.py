@@ -75,8 +75,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 redirect.ShortLinkFastPath,
                 fast_app=redirect.short_link_app(
-                    services,
-                    EXCEPTION_HANDLERS,
                     [
                         Middleware(
                             CorrelationIdMiddleware,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from urllib.parse import parse_qsl, quote
 
-from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import error_response, internal_error_handler
 from app.openapi import Param, Reply, operation
 from resolvers.domain import RESERVED_HANDLES
+from resolvers.errors import DomainError
 from resolvers.redirects import Visit, follow_link
 
 _NOT_FOUND = """<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title>
@@ -20,14 +22,70 @@ _NOT_FOUND = """<!doctype html><html><head><meta charset="utf-8"><title>Link not
 </body></html>"""
 
 
-def _client_ip(request: Request) -> str:
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else ""
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"  # what Starlette's RedirectResponse leaves unquoted
+_NO_STORE = (b"cache-control", b"no-store, max-age=0")
 
 
-@operation(
+class RedirectEndpoint:
+    """Pure ASGI ``GET|HEAD /{handle}/{slug}``: the hot path, one request per click.
+
+    It reads the few headers it needs straight from the scope and answers the 302 itself,
+    without Request and Response objects; a 404 or an error goes through the usual
+    responses (app/errors.py). The services come from ``scope["app"]`` (the gateway).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = ROUTE  # the route template, for metrics
+        services = scope["app"].state.services
+        _, handle, slug = scope["path"].split("/", 2)
+        country_header = services.settings.country_header.lower().encode("latin-1")
+        user_agent = referrer = forwarded_for = country = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = user_agent or value.decode("latin-1")
+            elif name == b"referer":
+                referrer = referrer or value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = forwarded_for or value.decode("latin-1")
+            elif name == country_header:
+                country = country or value.decode("latin-1")
+        if forwarded_for:
+            ip = forwarded_for.split(",")[0].strip()
+        else:
+            client = scope.get("client")
+            ip = client[0] if client else ""
+        visit = Visit(
+            method=scope["method"],
+            user_agent=user_agent or "",
+            referrer=referrer,
+            ip=ip,
+            country_header=country,
+            query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+        )
+        try:
+            result = await follow_link(services, handle, slug, visit)
+        except DomainError as exc:
+            await error_response(Request(scope), exc)(scope, receive, send)
+            return
+        except Exception as exc:  # noqa: BLE001 - the same 500 as every other route
+            await (await internal_error_handler(Request(scope), exc))(scope, receive, send)
+            return
+        if result is None:
+            page = _NOT_FOUND.format(path=escape(f"{handle}/{slug}"))
+            await HTMLResponse(page, status_code=404)(scope, receive, send)
+            return
+        location = quote(result.location, safe=_LOCATION_SAFE).encode("latin-1")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [_NO_STORE, (b"content-length", b"0"), (b"location", location)],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+redirect = operation(
     summary="Follow a short link",
     tags=["redirect"],
     head=True,
@@ -43,27 +101,10 @@ def _client_ip(request: Request) -> str:
     errors=[503],
     description="Query parameters are passed on to the click (utm_*); with "
     "appendContextParam the destination gets fg_click=<click context id>.",
-)
-async def redirect(request: Request) -> Response:
-    services = request.app.state.services
-    handle, slug = request.path_params["handle"], request.path_params["slug"]
-    visit = Visit(
-        method=request.method,
-        user_agent=request.headers.get("user-agent", ""),
-        referrer=request.headers.get("referer"),
-        ip=_client_ip(request),
-        country_header=request.headers.get(services.settings.country_header),
-        query=list(request.query_params.multi_items()),
-    )
-    result = await follow_link(services, handle, slug, visit)
-    if result is None:
-        return HTMLResponse(_NOT_FOUND.format(path=escape(f"{handle}/{slug}")), status_code=404)
-    return RedirectResponse(
-        result.location, status_code=302, headers={"Cache-Control": "no-store, max-age=0"}
-    )
+)(RedirectEndpoint())
 
-
-ROUTES = [Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])]
+ROUTE = Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])
+ROUTES = [ROUTE]
 
 
 def is_short_link(path: str) -> bool:
@@ -74,10 +115,12 @@ def is_short_link(path: str) -> bool:
     )
 
 
-def short_link_app(services: Any, exception_handlers: Any, middleware: list[Any]) -> Starlette:
-    """The redirect alone, behind only the middleware it needs (metrics, rate limits)."""
-    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=exception_handlers)
-    app.state.services = services
+def short_link_app(middleware: list[Middleware]) -> ASGIApp:
+    """The redirect endpoint behind only the middleware it needs (request id, metrics,
+    rate limits): no router, no exception middleware, no second Starlette app."""
+    app: ASGIApp = redirect
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
     return app
 
 
