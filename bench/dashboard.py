@@ -411,7 +411,14 @@ async def main_async(args: argparse.Namespace) -> None:
     async with bench_database(args.database_url, args.keep) as url:
         await ensure_dataset(url, plan, args.workers)
         await ensure_dataset(url, small, args.workers)
-        settings = Settings(database_url=url, jwt_secret=BENCH_JWT_SECRET, rate_limit_enabled=False)
+        # No response cache: (c) counts the statements of the resolvers, which a cached repeat
+        # of the same query would not run at all.
+        settings = Settings(
+            database_url=url,
+            jwt_secret=BENCH_JWT_SECRET,
+            rate_limit_enabled=False,
+            graphql_response_cache=False,
+        )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             services = app.state.services

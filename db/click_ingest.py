@@ -144,6 +144,8 @@ class ClickLane:
                 if not reused:
                     self._conn = await self._engine.connect()
                     self._raw = (await self._conn.get_raw_connection()).driver_connection
+                    # Its plan does not depend on the values (arrays): plan it once.
+                    await self._raw.execute("SET plan_cache_mode = force_generic_plan")
                 try:
                     return await write_click_batch(self._raw, clicks)
                 except Exception as exc:

