@@ -4,8 +4,9 @@ conversions those clicks lead to, with the rollups the gateway would have writte
 Raw rows and rollup rows are written together, one transaction per day: the generator builds
 a day of clicks and conversions, computes that day's rollup rows with db.rollups' own
 aggregation helpers (``_fact_rows`` / ``_aggregate`` and the key tuples), and writes both.
-Every rollup key holds the day, so the rollup rows of one day never meet those of another
-and can be inserted (PostgreSQL: ``COPY``) instead of upserted.
+Every daily rollup key holds the day, so the rollup rows of one day never meet those of
+another and can be inserted (PostgreSQL: ``COPY``) instead of upserted; the weekly
+rollups are summed from the day rows at the end (``db.rollups.weekly_fill``).
 
     python -m bench.generate --clicks 1000000            # fresh PostgreSQL database, dropped
     python -m bench.generate --clicks 10000000 --keep    # keep it for the other benchmarks
@@ -55,6 +56,7 @@ from db.rollups import (  # noqa: E402
     _aggregate,
     _fact_rows,
     apply_rollups,
+    weekly_fill,
 )
 from db.tables import (  # noqa: E402
     Click,
@@ -618,9 +620,14 @@ class PostgresWriter:
                         table, records=rows, columns=ROLLUP_TABLES[table]
                     )
 
-    async def finish(self) -> None:
-        for table in ("clicks", "conversions", *ROLLUP_TABLES):
-            await self.conn.execute(f"ANALYZE {table}")
+    async def finish(self, account_id: str) -> None:
+        for sql in weekly_fill("postgresql"):
+            await self.conn.execute(sql.replace(":account_id", "$1"), account_id)
+        # VACUUM as autovacuum would on a live database: the visibility map lets the
+        # dashboards' index-only scans skip the heap.
+        weekly = ("rollup_campaign_weekly", "rollup_breakdown_weekly")
+        for table in ("clicks", "conversions", *ROLLUP_TABLES, *weekly):
+            await self.conn.execute(f"VACUUM (ANALYZE) {table}")
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -660,10 +667,12 @@ class SqlAlchemyWriter:
                 for i in range(0, len(dicts), 20_000):
                     await conn.execute(insert(table), dicts[i : i + 20_000])
 
-    async def finish(self) -> None:
+    async def finish(self, account_id: str) -> None:
         from sqlalchemy import text
 
         async with self.engine.begin() as conn:
+            for sql in weekly_fill("sqlite"):
+                await conn.execute(text(sql), {"account_id": account_id})
             await conn.execute(text("ANALYZE"))
 
     async def close(self) -> None:
@@ -847,7 +856,7 @@ async def generate(
                 elapsed = time.perf_counter() - started
                 rate = result.raw_rows / elapsed if elapsed else 0
                 bar.update(task, completed=result.clicks, rate=f"{rate:,.0f} rows/s")
-        await writer.finish()
+        await writer.finish(plan.account_id)
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)

@@ -19,14 +19,23 @@ from typing import Any
 from db.bulk import pg_unnest_sql
 from db.rollups import (
     _BREAKDOWN_KEYS,
+    _BREAKDOWN_WEEKLY_KEYS,
     _CAMPAIGN_KEYS,
     _CAMPAIGN_MEASURES,
+    _CAMPAIGN_WEEKLY_KEYS,
     _CUBE_KEYS,
     _SUM,
     BREAKDOWN_DIMENSIONS,
     _pg_conflict,
 )
-from db.tables import Click, RollupBreakdownDaily, RollupCampaignDaily, RollupCubeDaily
+from db.tables import (
+    Click,
+    RollupBreakdownDaily,
+    RollupBreakdownWeekly,
+    RollupCampaignDaily,
+    RollupCampaignWeekly,
+    RollupCubeDaily,
+)
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -40,6 +49,7 @@ _TEXT_FACTS = ("account_id", "handle", "campaign_id", "slug", "source", "medium"
 _FACT_COLUMNS = {
     **{name: f'{name} COLLATE "C"' for name in _TEXT_FACTS},
     "day": "day",
+    "week": "CAST(date_trunc('week', CAST(day AS timestamp)) AS date)",
     "device": 'device COLLATE "C"',
     "segment": 'segment COLLATE "C"',
     "kind": "CASE WHEN is_bot THEN 'bot' ELSE 'click' END COLLATE \"C\"",
@@ -99,12 +109,21 @@ def click_batch_sql() -> str:
         "WHERE campaign_id IS NOT NULL AND campaign_id <> '')",
         # The batch at the cube's grain first (hashed, no sort): the other rollups are
         # coarser, so they fold these few rows instead of every click.
-        f"cube AS MATERIALIZED (SELECT {_quoted(_CUBE_KEYS)}, {measures} FROM facts "
-        f"GROUP BY {_quoted(_CUBE_KEYS)})",
+        # (week follows from day: grouping by it too changes nothing.)
+        f"cube AS MATERIALIZED (SELECT {_quoted(_CUBE_KEYS)}, week, {measures} FROM facts "
+        f"GROUP BY {_quoted(_CUBE_KEYS)}, week)",
         "exploded AS (SELECT c.*, d.dimension, d.value FROM cube c "
         f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
         _fold("campaign_rows", RollupCampaignDaily, "cube", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
+        _fold(
+            "campaign_weekly_rows",
+            RollupCampaignWeekly,
+            "cube",
+            _CAMPAIGN_WEEKLY_KEYS,
+            _CAMPAIGN_MEASURES,
+        ),
         _fold("breakdown_rows", RollupBreakdownDaily, "exploded", _BREAKDOWN_KEYS, _SUM),
+        _fold("weekly_rows", RollupBreakdownWeekly, "exploded", _BREAKDOWN_WEEKLY_KEYS, _SUM),
         _fold("cube_rows", RollupCubeDaily, "cube", _CUBE_KEYS, _SUM),
     ]
     return f"WITH {', '.join(ctes)} SELECT count(*) FROM inserted"

@@ -17,7 +17,9 @@ DISTRIBUTED_TABLES = (
     "clicks",
     "conversions",
     "rollup_campaign_daily",
+    "rollup_campaign_weekly",
     "rollup_breakdown_daily",
+    "rollup_breakdown_weekly",
     "rollup_cube_daily",
     "site_pages",
     "site_page_versions",
@@ -27,7 +29,9 @@ EVENT_AND_ROLLUP_TABLES = (
     "clicks",
     "conversions",
     "rollup_campaign_daily",
+    "rollup_campaign_weekly",
     "rollup_breakdown_daily",
+    "rollup_breakdown_weekly",
     "rollup_cube_daily",
 )
 REFERENCE_TABLES = ("accounts", "handles")

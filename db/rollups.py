@@ -7,7 +7,7 @@ together. Measures are additive, so concurrent batches merge with ``count = coun
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -19,11 +19,18 @@ from db.tables import (
     Click,
     Conversion,
     RollupBreakdownDaily,
+    RollupBreakdownWeekly,
     RollupCampaignDaily,
+    RollupCampaignWeekly,
     RollupCubeDaily,
 )
 
 BREAKDOWN_DIMENSIONS = ("source", "medium", "country", "device", "link", "segment")
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week: the key of the weekly rollups."""
+    return day - timedelta(days=day.weekday())
 
 
 def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
@@ -38,6 +45,7 @@ def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> li
                 "handle": c.handle,
                 "campaign_id": c.campaign_id,
                 "day": c.day,
+                "week": week_of(c.day),
                 "slug": c.slug,
                 "source": c.source,
                 "medium": c.medium,
@@ -63,6 +71,7 @@ def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> li
                 "handle": e.handle,
                 "campaign_id": e.campaign_id,
                 "day": e.day,
+                "week": week_of(e.day),
                 "slug": e.slug or "",
                 "source": e.source,
                 "medium": e.medium,
@@ -164,6 +173,8 @@ _BREAKDOWN_KEYS = (
     "currency",
     "is_test",
 )
+_CAMPAIGN_WEEKLY_KEYS = tuple("week" if k == "day" else k for k in _CAMPAIGN_KEYS)
+_BREAKDOWN_WEEKLY_KEYS = tuple("week" if k == "day" else k for k in _BREAKDOWN_KEYS)
 _CUBE_KEYS = (
     "account_id",
     "handle",
@@ -202,7 +213,19 @@ def rollup_upserts(
             _CAMPAIGN_KEYS,
             _CAMPAIGN_MEASURES,
         ),
+        (
+            RollupCampaignWeekly,
+            _aggregate(facts, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
+            _CAMPAIGN_WEEKLY_KEYS,
+            _CAMPAIGN_MEASURES,
+        ),
         (RollupBreakdownDaily, _aggregate(exploded, _BREAKDOWN_KEYS, _SUM), _BREAKDOWN_KEYS, _SUM),
+        (
+            RollupBreakdownWeekly,
+            _aggregate(exploded, _BREAKDOWN_WEEKLY_KEYS, _SUM),
+            _BREAKDOWN_WEEKLY_KEYS,
+            _SUM,
+        ),
         (RollupCubeDaily, _aggregate(facts, _CUBE_KEYS, _SUM), _CUBE_KEYS, _SUM),
     ]
 
@@ -212,6 +235,30 @@ async def apply_rollups(
 ) -> None:
     for table, rows, keys, measures in rollup_upserts(clicks, conversions):
         await _upsert(session, table, rows, keys, measures)
+
+
+def weekly_fill(dialect: str) -> list[str]:
+    """SQL that sums ``:account_id``'s day rows into the weekly rollups (bulk loads write
+    day rows only; migration 0006 does the same for every account)."""
+    week = (
+        "CAST(date_trunc('week', CAST(day AS timestamp)) AS date)"
+        if dialect == "postgresql"
+        else "date(day, 'weekday 0', '-6 days')"
+    )
+    statements = []
+    for table, keys, measures in (
+        (RollupCampaignWeekly, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
+        (RollupBreakdownWeekly, _BREAKDOWN_WEEKLY_KEYS, _SUM),
+    ):
+        grouped = ", ".join(week if k == "week" else k for k in keys)
+        sums = ", ".join(f"max({m})" if m == "last_seen_at" else f"sum({m})" for m in measures)
+        daily = table.__tablename__.replace("_weekly", "_daily")
+        statements.append(
+            f"INSERT INTO {table.__tablename__} ({', '.join(keys + measures)}) "
+            f"SELECT {grouped}, {sums} FROM {daily} WHERE account_id = :account_id "
+            f"GROUP BY {grouped}"
+        )
+    return statements
 
 
 def local_day(moment: datetime, tz: Any) -> date:

@@ -267,6 +267,61 @@ class RollupBreakdownDaily(SQLModel, table=True):
     value_micros: int = _bigint(nullable=False)
 
 
+class RollupCampaignWeekly(SQLModel, table=True):
+    """``rollup_campaign_daily`` summed per week (``week`` = the Monday of the local day's
+    ISO week); see RollupBreakdownWeekly."""
+
+    __tablename__ = "rollup_campaign_weekly"
+    account_id: str = Field(primary_key=True, max_length=24)
+    handle: str = Field(primary_key=True, max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    week: date = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=8)
+    event_type: str = Field(primary_key=True, max_length=64)
+    currency: str = Field(primary_key=True, max_length=3)
+    is_test: bool = Field(primary_key=True)
+    count: int = _bigint(nullable=False)
+    value_micros: int = _bigint(nullable=False)
+    attributed: int = _bigint(nullable=False)
+    last_seen_at: datetime | None = _ts(nullable=True)
+
+
+class RollupBreakdownWeekly(SQLModel, table=True):
+    """``rollup_breakdown_daily`` summed per week (``week`` = the Monday of the local day's
+    ISO week): a 30-day funnel reads 3-4 week rows per key plus the days around those
+    weeks, not 30 day rows. Written in the same transaction as the day rows."""
+
+    __tablename__ = "rollup_breakdown_weekly"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "account_id",
+            "handle",
+            "kind",
+            "dimension",
+            "campaign_id",
+            "week",
+            "value",
+            "event_type",
+            "currency",
+            "is_test",
+            name="pk_rollup_breakdown_weekly",
+            postgresql_include=["count"],
+        ),
+    )
+    account_id: str = Field(max_length=24)
+    handle: str = Field(max_length=64)
+    kind: str = Field(max_length=8)
+    dimension: str = Field(max_length=16)
+    campaign_id: str = Field(max_length=64)
+    week: date
+    value: str = Field(max_length=128)
+    event_type: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    is_test: bool
+    count: int = _bigint(nullable=False)
+    value_micros: int = _bigint(nullable=False)
+
+
 class RollupCubeDaily(SQLModel, table=True):
     """All dimensions together, for reports that group by one and filter by another."""
 

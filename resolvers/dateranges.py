@@ -32,6 +32,28 @@ class DayRange:
         return (self.end - self.start).days + 1
 
 
+@dataclass(frozen=True)
+class WeekSplit:
+    """A day range as the ISO weeks wholly inside it (the range of their Mondays) and the
+    days before and after those weeks."""
+
+    weeks: DayRange | None
+    edges: tuple[DayRange, ...]
+
+
+def split_weeks(days: DayRange) -> WeekSplit:
+    first_monday = days.start + timedelta(days=(7 - days.start.weekday()) % 7)
+    last_sunday = days.end - timedelta(days=(days.end.weekday() + 1) % 7)
+    if last_sunday < first_monday:
+        return WeekSplit(None, (days,))
+    edges = []
+    if days.start < first_monday:
+        edges.append(DayRange(days.start, first_monday - timedelta(days=1)))
+    if last_sunday < days.end:
+        edges.append(DayRange(last_sunday + timedelta(days=1), days.end))
+    return WeekSplit(DayRange(first_monday, last_sunday - timedelta(days=6)), tuple(edges))
+
+
 def _month_start(day: date) -> date:
     return day.replace(day=1)
 

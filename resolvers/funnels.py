@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.tables import Campaign, RollupBreakdownDaily, RollupCampaignDaily
+from db.tables import (
+    Campaign,
+    RollupBreakdownDaily,
+    RollupBreakdownWeekly,
+    RollupCampaignDaily,
+    RollupCampaignWeekly,
+)
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
 from resolvers.context import Context
-from resolvers.dateranges import DayRange, parse_date_range
+from resolvers.dateranges import DayRange, parse_date_range, split_weeks
 from resolvers.domain import as_utc
 from resolvers.principal import READ_ANALYTICS, authorize
 from resolvers.readreplica import run_read
@@ -124,28 +131,8 @@ async def load_funnels(
     }
     if not campaigns:
         return funnels
-    R = RollupCampaignDaily
-    where = [
-        R.account_id == account.id,
-        R.handle == handle,
-        R.campaign_id.in_(list(campaigns)),
-        *_day_filter(R.day, days),
-    ]
-    if not include_test:
-        where.append(R.is_test.is_(False))
     totals = await session.execute(
-        select(
-            R.campaign_id,
-            R.kind,
-            R.event_type,
-            R.currency,
-            func.sum(R.count),
-            func.sum(R.value_micros),
-            func.sum(R.attributed),
-            func.max(R.last_seen_at),
-        )
-        .where(*where)
-        .group_by(R.campaign_id, R.kind, R.event_type, R.currency)
+        _totals_statement(account.id, handle, list(campaigns), days, include_test)
     )
     stage_of = {cid: _stage_lookup(stages, conv) for cid, conv in campaigns.items()}
     for cid, kind, event_type, currency, count, value, attributed, last_seen in totals:
@@ -167,22 +154,85 @@ async def load_funnels(
             f.attributed_conversions += attributed
             if value:
                 f.revenue_micros[currency] = f.revenue_micros.get(currency, 0) + value
-    B = RollupBreakdownDaily
-    rows = await session.execute(
-        select(B.campaign_id, B.dimension, B.value, func.sum(B.count))
-        .where(
-            B.account_id == account.id,
-            B.handle == handle,
-            B.kind == "click",
-            B.campaign_id.in_(list(campaigns)),
-            B.dimension.in_(BREAKDOWN_DIMENSIONS),
-            *_day_filter(B.day, days),
-        )
-        .group_by(B.campaign_id, B.dimension, B.value)
-    )
+    rows = await session.execute(_breakdown_statement(account.id, handle, list(campaigns), days))
     for cid, dimension, value, count in rows:
         funnels[cid].breakdown[dimension][value] = int(count or 0)
     return funnels
+
+
+def _over_days(part: Callable[[Any, Any, DayRange | None], Any], days: DayRange | None) -> Any:
+    """``part(table, period column, span)`` over ``days``: the ISO weeks wholly inside
+    them from the weekly rollup, the days around those weeks from the daily one, as one
+    subquery (a 30-day range reads 4-6 rows per key instead of 30)."""
+    if days is None:  # all time: every week, whatever its days
+        return part("weekly", "week", None).subquery()
+    split = split_weeks(days)
+    parts = [part("daily", "day", edge) for edge in split.edges]
+    if split.weeks is not None:
+        parts.append(part("weekly", "week", split.weeks))
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+
+
+def _totals_statement(
+    account_id: str,
+    handle: str,
+    campaign_ids: list[str],
+    days: DayRange | None,
+    include_test: bool,
+) -> Any:
+    """Clicks, bots and events per campaign, event type and currency."""
+
+    def part(grain: str, period: str, span: DayRange | None) -> Any:
+        table: Any = RollupCampaignWeekly if grain == "weekly" else RollupCampaignDaily
+        where = [
+            table.account_id == account_id,
+            table.handle == handle,
+            table.campaign_id.in_(campaign_ids),
+            *_day_filter(getattr(table, period), span),
+        ]
+        if not include_test:
+            where.append(table.is_test.is_(False))
+        return select(
+            table.campaign_id,
+            table.kind,
+            table.event_type,
+            table.currency,
+            table.count,
+            table.value_micros,
+            table.attributed,
+            table.last_seen_at,
+        ).where(*where)
+
+    rows = _over_days(part, days)
+    keys = (rows.c.campaign_id, rows.c.kind, rows.c.event_type, rows.c.currency)
+    return select(
+        *keys,
+        func.sum(rows.c.count),
+        func.sum(rows.c.value_micros),
+        func.sum(rows.c.attributed),
+        func.max(rows.c.last_seen_at),
+    ).group_by(*keys)
+
+
+def _breakdown_statement(
+    account_id: str, handle: str, campaign_ids: list[str], days: DayRange | None
+) -> Any:
+    """Qualified clicks per campaign, dimension and value."""
+
+    def part(grain: str, period: str, span: DayRange | None) -> Any:
+        table: Any = RollupBreakdownWeekly if grain == "weekly" else RollupBreakdownDaily
+        return select(table.campaign_id, table.dimension, table.value, table.count).where(
+            table.account_id == account_id,
+            table.handle == handle,
+            table.kind == "click",
+            table.campaign_id.in_(campaign_ids),
+            table.dimension.in_(BREAKDOWN_DIMENSIONS),
+            *_day_filter(getattr(table, period), span),
+        )
+
+    rows = _over_days(part, days)
+    keys = (rows.c.campaign_id, rows.c.dimension, rows.c.value)
+    return select(*keys, func.sum(rows.c.count)).group_by(*keys)
 
 
 def _stage_lookup(stages: list[StageSpec], conversion_event_type: str) -> dict[str, str]:

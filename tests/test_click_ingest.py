@@ -13,7 +13,13 @@ from db.click_ingest import ClickLane
 from db.rollups import apply_rollups
 from db.tables import ClickRecord
 
-ROLLUP_TABLES = ("rollup_campaign_daily", "rollup_breakdown_daily", "rollup_cube_daily")
+ROLLUP_TABLES = (
+    "rollup_campaign_daily",
+    "rollup_campaign_weekly",
+    "rollup_breakdown_daily",
+    "rollup_breakdown_weekly",
+    "rollup_cube_daily",
+)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from resolvers.dateranges import MAX_RANGE_DAYS, DayRange, parse_date_range
+from resolvers.dateranges import MAX_RANGE_DAYS, DayRange, parse_date_range, split_weeks
 from resolvers.errors import InvalidInput
 
 # 02:00 UTC on Sunday 1 March 2026: still Saturday 28 February in New York (21:00 EST).
@@ -190,3 +190,46 @@ def test_the_parameter_name_in_messages_is_configurable():
     with pytest.raises(InvalidInput) as info:
         parse_date_range("nope", "UTC", now=NOW, param="dateRange")
     assert "dateRange" in info.value.message
+
+
+# --- whole weeks inside a range (the weekly breakdown rollup) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "weeks", "edges"),
+    [
+        # Monday to Sunday: one week, no edge days.
+        ("2026-03-02", "2026-03-08", ("2026-03-02", "2026-03-02"), []),
+        # Tuesday to the next Monday: no whole week.
+        ("2026-03-03", "2026-03-09", None, [("2026-03-03", "2026-03-09")]),
+        # 30 days from a Wednesday: three weeks, five days before, four after.
+        (
+            "2026-02-25",
+            "2026-03-26",
+            ("2026-03-02", "2026-03-16"),
+            [("2026-02-25", "2026-03-01"), ("2026-03-23", "2026-03-26")],
+        ),
+        # One day.
+        ("2026-03-04", "2026-03-04", None, [("2026-03-04", "2026-03-04")]),
+    ],
+)
+def test_split_weeks(start, end, weeks, edges):
+    split = split_weeks(DayRange(d(start), d(end)))
+    assert split.weeks == (DayRange(d(weeks[0]), d(weeks[1])) if weeks else None)
+    assert split.edges == tuple(DayRange(d(a), d(b)) for a, b in edges)
+
+
+def test_split_weeks_covers_every_day_once():
+    for offset in range(14):
+        start = date(2026, 2, 23) + timedelta(days=offset)
+        for length in range(1, 45):
+            days = DayRange(start, start + timedelta(days=length - 1))
+            split = split_weeks(days)
+            covered = [e.start + timedelta(days=i) for e in split.edges for i in range(e.days)]
+            if split.weeks is not None:
+                assert split.weeks.start.weekday() == split.weeks.end.weekday() == 0
+                weeks = split.weeks.days // 7 + 1
+                covered += [split.weeks.start + timedelta(days=i) for i in range(7 * weeks)]
+            expected = [days.start + timedelta(days=i) for i in range(days.days)]
+            assert sorted(covered) == expected
+            assert split.weeks is None or len(split.edges) <= 2
