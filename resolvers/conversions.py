@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,14 +23,20 @@ from resolvers import outbox
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
 from resolvers.context import Context
-from resolvers.domain import EVENT_TYPE_RE, CampaignStatus, as_utc, iso, utcnow
+from resolvers.domain import (
+    EVENT_FUTURE_TOLERANCE,
+    EVENT_TYPE_RE,
+    CampaignStatus,
+    as_utc,
+    iso,
+    utcnow,
+)
 from resolvers.errors import DomainError, InvalidInput, PayloadTooLarge
 from resolvers.inputs import TestConversionInput, _Input, describe_validation_error
 from resolvers.principal import TEST_CONVERSION, WRITE_CONVERSIONS, authorize
 
 MAX_BATCH = 1000
 MAX_METADATA_BYTES = 8192
-_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class ConversionInput(_Input):
@@ -182,7 +188,7 @@ async def ingest_events(
             reject("campaign_not_found", f"Campaign '{campaign_id}' not found.")
             continue
         occurred = as_utc(e.occurredAt) if e.occurredAt else now
-        if occurred > now + _FUTURE_TOLERANCE:
+        if occurred > now + EVENT_FUTURE_TOLERANCE:
             reject("invalid_request", "occurredAt lies in the future.")
             continue
         if event_id in seen_in_batch:

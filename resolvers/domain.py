@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 
@@ -126,6 +126,10 @@ PAT_SCOPES = frozenset(
         "campaigns.write",
     }
 )
+
+
+# How far ahead of the server's clock an event's own timestamp may be (clock skew).
+EVENT_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:

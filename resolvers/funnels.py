@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, cast, func, select, union_all
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import (
     Campaign,
-    RollupBreakdownDaily,
-    RollupBreakdownWeekly,
-    RollupCampaignDaily,
-    RollupCampaignWeekly,
 )
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
 from resolvers.context import Context
-from resolvers.dateranges import DayRange, parse_date_range, split_weeks
+from resolvers.dateranges import DayRange, parse_date_range
 from resolvers.domain import as_utc
 from resolvers.principal import READ_ANALYTICS, authorize
 from resolvers.readreplica import run_read
+from resolvers.rollup_reads import (
+    BREAKDOWN_DIMENSIONS,
+    breakdown_statement,
+    latest_data_day,
+    plan_range,
+    totals_statement,
+)
 from resolvers.stages import CLICKS_STAGE, StageSpec, stage_specs
 
-BREAKDOWN_DIMENSIONS = ("source", "country", "device")
 MAX_CAMPAIGN_FUNNELS = 50
 MICROS = 1_000_000
 
@@ -128,14 +128,15 @@ async def load_funnels(
     }
     if not campaigns:
         return funnels
+    tenant = {"account_id": account.id, "handle": handle, "campaign_ids": list(campaigns)}
+    latest_day = latest_data_day(account.timezone)
+    totals_parts = plan_range(days, latest_day, subtract=False)
+    breakdown_parts = plan_range(days, latest_day, subtract=True)
     # Core execution on the session's connection: plain rows, without the ORM's result
     # layer (a few thousand rows per dashboard).
-    periods = _Periods.of(days)
-    params = {"account_id": account.id, "handle": handle, "campaign_ids": list(campaigns)}
-    params |= periods.params
     connection = await session.connection()
     totals = await connection.execute(
-        _totals_statement(periods.edges, periods.weeks, include_test), params
+        totals_statement(totals_parts.shape, include_test), tenant | totals_parts.params
     )
     stage_of = {cid: _stage_lookup(stages, conv) for cid, conv in campaigns.items()}
     for cid, kind, event_type, currency, count, value, attributed, last_seen in totals:
@@ -157,111 +158,12 @@ async def load_funnels(
             f.attributed_conversions += attributed
             if value:
                 f.revenue_micros[currency] = f.revenue_micros.get(currency, 0) + value
-    rows = await connection.execute(_breakdown_statement(periods.edges, periods.weeks), params)
+    rows = await connection.execute(
+        breakdown_statement(breakdown_parts.shape), tenant | breakdown_parts.params
+    )
     for cid, dimension, value, count in rows:
         funnels[cid].breakdown[dimension][value] = int(count or 0)
     return funnels
-
-
-@dataclass(frozen=True)
-class _Periods:
-    """Where a day range's rows are: ``edges`` day spans in the daily rollups, and the
-    whole weeks in the weekly ones (``weeks``: "bounded", "all" for no range, or "none")."""
-
-    edges: int
-    weeks: str
-    params: dict[str, Any]
-
-    @classmethod
-    def of(cls, days: DayRange | None) -> _Periods:
-        if days is None:  # all time: every week, whatever its days
-            return cls(0, "all", {})
-        split = split_weeks(days)
-        params: dict[str, Any] = {}
-        for i, edge in enumerate(split.edges):
-            params |= {f"edge{i}_start": edge.start, f"edge{i}_end": edge.end}
-        if split.weeks is not None:
-            params |= {"weeks_start": split.weeks.start, "weeks_end": split.weeks.end}
-        return cls(len(split.edges), "none" if split.weeks is None else "bounded", params)
-
-
-def _over_periods(part: Callable[[str, str, str | None], Any], edges: int, weeks: str) -> Any:
-    """``part(grain, period column, span)`` for each edge span and the weeks, as one
-    subquery (a 30-day range reads 4-6 rows per key instead of 30)."""
-    parts = [part("daily", "day", f"edge{i}") for i in range(edges)]
-    if weeks != "none":
-        parts.append(part("weekly", "week", "weeks" if weeks == "bounded" else None))
-    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-
-
-def _span(column: Any, span: str | None) -> list[Any]:
-    if span is None:
-        return []
-    return [column >= bindparam(f"{span}_start"), column <= bindparam(f"{span}_end")]
-
-
-def _sum(column: Any) -> Any:
-    """SUM as a 64-bit integer: PostgreSQL's sum(bigint) is numeric, which arrives as a
-    Decimal per row; a dashboard reads a few thousand of them."""
-    return cast(func.sum(column), BigInteger)
-
-
-# The statements are built once per shape, with bound parameters: building a four-part
-# union and its cache key on every request cost more than reading its rows.
-@lru_cache(maxsize=32)
-def _totals_statement(edges: int, weeks: str, include_test: bool) -> Any:
-    """Clicks, bots and events per campaign, event type and currency."""
-
-    def part(grain: str, period: str, span: str | None) -> Any:
-        table: Any = RollupCampaignWeekly if grain == "weekly" else RollupCampaignDaily
-        where = [
-            table.account_id == bindparam("account_id"),
-            table.handle == bindparam("handle"),
-            table.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
-            *_span(getattr(table, period), span),
-        ]
-        if not include_test:
-            where.append(table.is_test.is_(False))
-        return select(
-            table.campaign_id,
-            table.kind,
-            table.event_type,
-            table.currency,
-            table.count,
-            table.value_micros,
-            table.attributed,
-            table.last_seen_at,
-        ).where(*where)
-
-    rows = _over_periods(part, edges, weeks)
-    keys = (rows.c.campaign_id, rows.c.kind, rows.c.event_type, rows.c.currency)
-    return select(
-        *keys,
-        _sum(rows.c.count),
-        _sum(rows.c.value_micros),
-        _sum(rows.c.attributed),
-        func.max(rows.c.last_seen_at),
-    ).group_by(*keys)
-
-
-@lru_cache(maxsize=16)
-def _breakdown_statement(edges: int, weeks: str) -> Any:
-    """Qualified clicks per campaign, dimension and value."""
-
-    def part(grain: str, period: str, span: str | None) -> Any:
-        table: Any = RollupBreakdownWeekly if grain == "weekly" else RollupBreakdownDaily
-        return select(table.campaign_id, table.dimension, table.value, table.count).where(
-            table.account_id == bindparam("account_id"),
-            table.handle == bindparam("handle"),
-            table.kind == "click",
-            table.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
-            table.dimension.in_(BREAKDOWN_DIMENSIONS),
-            *_span(getattr(table, period), span),
-        )
-
-    rows = _over_periods(part, edges, weeks)
-    keys = (rows.c.campaign_id, rows.c.dimension, rows.c.value)
-    return select(*keys, _sum(rows.c.count)).group_by(*keys)
 
 
 def _stage_lookup(stages: list[StageSpec], conversion_event_type: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from db.tables import ClickRecord
 from resolvers.accounts import account_for_handle
@@ -13,7 +13,10 @@ from resolvers.dateranges import DayRange
 from resolvers.funnels import BREAKDOWN_DIMENSIONS, load_funnels
 from resolvers.ingest import write_clicks
 
-FIRST_DAY = date(2026, 1, 1)  # a Thursday
+# Data over the 45 days up to today (UTC, the tenant's timezone), so that ranges reaching
+# today read the current week's rows as a whole.
+TODAY = datetime.now(UTC).date()
+FIRST_DAY = TODAY - timedelta(days=44)
 CAMPAIGNS = {"cmp_a": "purchase", "cmp_b": "purchase"}
 
 
@@ -67,10 +70,13 @@ async def test_funnels_match_the_clicks_for_any_range(ctx, tenant):
     await write_clicks(ctx.sessions, clicks[:300])
     await write_clicks(ctx.sessions, clicks[300:])  # the same weeks again: upserts add up
     rng = random.Random(5)
-    ranges: list[DayRange | None] = [None, DayRange(FIRST_DAY, FIRST_DAY + timedelta(days=44))]
+    ranges: list[DayRange | None] = [None, DayRange(FIRST_DAY, TODAY)]
     for _ in range(25):
         start = FIRST_DAY + timedelta(days=rng.randrange(-3, 40))
         ranges.append(DayRange(start, start + timedelta(days=rng.randrange(0, 35))))
+    for back in range(7):  # 30-day dashboards ending today or in the week before
+        ranges.append(DayRange(TODAY - timedelta(days=29 + back), TODAY - timedelta(days=back)))
+    ranges.append(DayRange(TODAY - timedelta(days=10), TODAY + timedelta(days=3)))
     async with ctx.sessions() as session:
         account = await account_for_handle(session, tenant.handle)
         for days in ranges:

@@ -1,0 +1,204 @@
+"""Which rollup rows answer a day range: the funnel statements over daily and weekly tiers.
+
+A range reads the ISO weeks lying wholly inside it from the weekly rollups and only its
+edges from the daily ones. Two more cuts keep a 30-day dashboard at 4-8 rows per key,
+whatever the weekday it starts on:
+
+- A last, partial week that reaches the latest day holding data is that week's row as a
+  whole: no day after the range exists yet.
+- Counts are additive, so a breakdown reads a partial week of 5-6 days as the week minus
+  the 1-2 days outside the range (a value seen only in those days sums to 0 and is
+  dropped). Totals carry ``max(last_seen_at)``, which cannot be subtracted, so they read
+  such edges day by day.
+
+The statements are built once per shape with bound parameters: building a union of
+selects and its cache key on every request cost more than reading its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, bindparam, cast, func, literal, select, union_all
+
+from db.rollups import local_day, week_of
+from db.tables import (
+    RollupBreakdownDaily,
+    RollupBreakdownWeekly,
+    RollupCampaignDaily,
+    RollupCampaignWeekly,
+)
+from resolvers.dateranges import DayRange, split_weeks
+from resolvers.domain import EVENT_FUTURE_TOLERANCE, utcnow
+
+BREAKDOWN_DIMENSIONS = ("source", "country", "device")
+# Subtracting the missing days of a partial week reads fewer rows from this many days on.
+_SUBTRACT_FROM = 5
+
+# Part modes: daily rows added ("days") or subtracted ("minus"), one weekly row ("week"),
+# weekly rows over a span of Mondays ("weeks"), every weekly row ("all").
+Mode = str
+
+
+@dataclass
+class RangeParts:
+    """The parts of one statement: their modes (the statement's shape) and parameters."""
+
+    modes: list[Mode] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, mode: Mode, **values: Any) -> None:
+        name = f"p{len(self.modes)}"
+        self.modes.append(mode)
+        self.params |= {f"{name}_{key}": value for key, value in values.items()}
+
+    def add_days(self, span: DayRange, mode: Mode = "days") -> None:
+        self.add(mode, start=span.start, end=span.end)
+
+    @property
+    def shape(self) -> tuple[Mode, ...]:
+        return tuple(self.modes)
+
+
+def _within_weeks(edge: DayRange) -> list[DayRange]:
+    """``edge`` cut at Mondays: each piece lies within one ISO week."""
+    pieces, start = [], edge.start
+    while start <= edge.end:
+        end = min(edge.end, week_of(start) + timedelta(days=6))
+        pieces.append(DayRange(start, end))
+        start = end + timedelta(days=1)
+    return pieces
+
+
+def latest_data_day(timezone: str) -> date:
+    """The last local day that can hold data: today, or tomorrow shortly before midnight
+    (an event may be stamped a little ahead of the server's clock)."""
+    return local_day(utcnow() + EVENT_FUTURE_TOLERANCE, ZoneInfo(timezone))
+
+
+def plan_range(days: DayRange | None, latest_day: date, *, subtract: bool) -> RangeParts:
+    """The parts reading ``days``; ``latest_day`` is the last local day that can hold data
+    (today, or tomorrow within the tolerance for events stamped slightly ahead)."""
+    parts = RangeParts()
+    if days is None:
+        parts.add("all")
+        return parts
+    split = split_weeks(days)
+    if split.weeks is not None:
+        parts.add("weeks", start=split.weeks.start, end=split.weeks.end)
+    for edge in (piece for e in split.edges for piece in _within_weeks(e)):
+        monday = week_of(edge.start)
+        sunday = monday + timedelta(days=6)
+        if edge.start == monday and edge.end >= latest_day:
+            parts.add("week", week=monday)  # nothing after edge.end exists yet
+        elif subtract and edge.days >= _SUBTRACT_FROM:
+            parts.add("week", week=monday)
+            if edge.start > monday:
+                parts.add_days(DayRange(monday, edge.start - timedelta(days=1)), "minus")
+            if edge.end < sunday:
+                parts.add_days(DayRange(edge.end + timedelta(days=1), sunday), "minus")
+        else:
+            parts.add_days(edge)
+    return parts
+
+
+def _period_filter(mode: Mode, name: str, daily: Any, weekly: Any) -> tuple[Any, list[Any]]:
+    """The table a part reads and its period condition."""
+    if mode in ("days", "minus"):
+        return daily, [
+            daily.day >= bindparam(f"{name}_start"),
+            daily.day <= bindparam(f"{name}_end"),
+        ]
+    if mode == "week":
+        return weekly, [weekly.week == bindparam(f"{name}_week")]
+    if mode == "weeks":
+        return weekly, [
+            weekly.week >= bindparam(f"{name}_start"),
+            weekly.week <= bindparam(f"{name}_end"),
+        ]
+    return weekly, []
+
+
+def _signed(column: Any, mode: Mode) -> Any:
+    return -column if mode == "minus" else column
+
+
+def _sum(column: Any) -> Any:
+    """SUM as a 64-bit integer: PostgreSQL's sum(bigint) is numeric, which arrives as a
+    Decimal per row; a dashboard reads a few thousand of them."""
+    return cast(func.sum(column), BigInteger)
+
+
+def _tenant(table: Any) -> list[Any]:
+    return [
+        table.account_id == bindparam("account_id"),
+        table.handle == bindparam("handle"),
+        table.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+    ]
+
+
+def _union(parts: list[Any]) -> Any:
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+
+
+@lru_cache(maxsize=64)
+def totals_statement(shape: tuple[Mode, ...], include_test: bool) -> Any:
+    """Clicks, bots and events per campaign, event type and currency (parameters:
+    account_id, handle, campaign_ids and the parts')."""
+    parts = []
+    for i, mode in enumerate(shape):
+        table, period = _period_filter(mode, f"p{i}", RollupCampaignDaily, RollupCampaignWeekly)
+        where = [*_tenant(table), *period]
+        if not include_test:
+            where.append(table.is_test.is_(False))
+        parts.append(
+            select(
+                table.campaign_id,
+                table.kind,
+                table.event_type,
+                table.currency,
+                table.count,
+                table.value_micros,
+                table.attributed,
+                table.last_seen_at,
+            ).where(*where)
+        )
+    rows = _union(parts)
+    keys = (rows.c.campaign_id, rows.c.kind, rows.c.event_type, rows.c.currency)
+    return select(
+        *keys,
+        _sum(rows.c.count),
+        _sum(rows.c.value_micros),
+        _sum(rows.c.attributed),
+        func.max(rows.c.last_seen_at),
+    ).group_by(*keys)
+
+
+@lru_cache(maxsize=64)
+def breakdown_statement(shape: tuple[Mode, ...]) -> Any:
+    """Qualified clicks per campaign, dimension and value (same parameters)."""
+    parts = []
+    for i, mode in enumerate(shape):
+        table, period = _period_filter(mode, f"p{i}", RollupBreakdownDaily, RollupBreakdownWeekly)
+        parts.append(
+            select(
+                table.campaign_id,
+                table.dimension,
+                table.value,
+                _signed(table.count, mode).label("count"),
+            ).where(
+                *_tenant(table),
+                table.kind == "click",
+                table.dimension.in_(BREAKDOWN_DIMENSIONS),
+                *period,
+            )
+        )
+    rows = _union(parts)
+    keys = (rows.c.campaign_id, rows.c.dimension, rows.c.value)
+    total = _sum(rows.c.count)
+    # A value seen only in subtracted days sums to 0; a stored count is never 0.
+    return select(*keys, total).group_by(*keys).having(total > literal(0))
