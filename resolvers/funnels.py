@@ -139,7 +139,7 @@ async def load_funnels(
         totals_statement(totals_parts.shape, include_test), tenant | totals_parts.params
     )
     stage_of = {cid: _stage_lookup(stages, conv) for cid, conv in campaigns.items()}
-    for cid, kind, event_type, currency, count, value, attributed, last_seen in totals:
+    for cid, kind, event_type, currency, count, value, attributed, last_seen in totals.all():
         f = funnels[cid]
         count, value, attributed = int(count or 0), int(value or 0), int(attributed or 0)
         if last_seen is not None:
@@ -161,7 +161,7 @@ async def load_funnels(
     rows = await connection.execute(
         breakdown_statement(breakdown_parts.shape), tenant | breakdown_parts.params
     )
-    for cid, dimension, value, count in rows:
+    for cid, dimension, value, count in rows.all():
         funnels[cid].breakdown[dimension][value] = int(count or 0)
     return funnels
 

@@ -39,8 +39,8 @@ BREAKDOWN_DIMENSIONS = ("source", "country", "device")
 # Subtracting the missing days of a partial week reads fewer rows from this many days on.
 _SUBTRACT_FROM = 5
 
-# Part modes: daily rows added ("days") or subtracted ("minus"), one weekly row ("week"),
-# weekly rows over a span of Mondays ("weeks"), every weekly row ("all").
+# Part modes: daily rows added ("days") or subtracted ("minus"), weekly rows over a span
+# of Mondays ("weeks"), every weekly row ("all").
 Mode = str
 
 
@@ -88,22 +88,42 @@ def plan_range(days: DayRange | None, latest_day: date, *, subtract: bool) -> Ra
         parts.add("all")
         return parts
     split = split_weeks(days)
+    mondays: set[date] = set()
     if split.weeks is not None:
-        parts.add("weeks", start=split.weeks.start, end=split.weeks.end)
+        mondays.update(
+            split.weeks.start + timedelta(days=7 * n) for n in range(split.weeks.days // 7 + 1)
+        )
+    daily: list[tuple[DayRange, Mode]] = []
     for edge in (piece for e in split.edges for piece in _within_weeks(e)):
         monday = week_of(edge.start)
         sunday = monday + timedelta(days=6)
         if edge.start == monday and edge.end >= latest_day:
-            parts.add("week", week=monday)  # nothing after edge.end exists yet
+            mondays.add(monday)  # nothing after edge.end exists yet
         elif subtract and edge.days >= _SUBTRACT_FROM:
-            parts.add("week", week=monday)
+            mondays.add(monday)
             if edge.start > monday:
-                parts.add_days(DayRange(monday, edge.start - timedelta(days=1)), "minus")
+                daily.append((DayRange(monday, edge.start - timedelta(days=1)), "minus"))
             if edge.end < sunday:
-                parts.add_days(DayRange(edge.end + timedelta(days=1), sunday), "minus")
+                daily.append((DayRange(edge.end + timedelta(days=1), sunday), "minus"))
         else:
-            parts.add_days(edge)
+            daily.append((edge, "days"))
+    # One part per run of consecutive weeks (there is one run: the edge weeks border the
+    # whole ones): each part costs an index descent per campaign and dimension.
+    for run in _runs(sorted(mondays)):
+        parts.add("weeks", start=run[0], end=run[-1])
+    for span, mode in daily:
+        parts.add_days(span, mode)
     return parts
+
+
+def _runs(mondays: list[date]) -> list[list[date]]:
+    runs: list[list[date]] = []
+    for monday in mondays:
+        if runs and monday - runs[-1][-1] == timedelta(days=7):
+            runs[-1].append(monday)
+        else:
+            runs.append([monday])
+    return runs
 
 
 def _period_filter(mode: Mode, name: str, daily: Any, weekly: Any) -> tuple[Any, list[Any]]:
@@ -113,8 +133,6 @@ def _period_filter(mode: Mode, name: str, daily: Any, weekly: Any) -> tuple[Any,
             daily.day >= bindparam(f"{name}_start"),
             daily.day <= bindparam(f"{name}_end"),
         ]
-    if mode == "week":
-        return weekly, [weekly.week == bindparam(f"{name}_week")]
     if mode == "weeks":
         return weekly, [
             weekly.week >= bindparam(f"{name}_start"),

@@ -21,8 +21,6 @@ def _multiplicity(parts: RangeParts) -> Counter:
         p = {k.split("_", 1)[1]: v for k, v in parts.params.items() if k.startswith(f"p{i}_")}
         if mode in ("days", "minus"):
             span = [p["start"] + timedelta(days=n) for n in range((p["end"] - p["start"]).days + 1)]
-        elif mode == "week":
-            span = [p["week"] + timedelta(days=n) for n in range(7)]
         else:
             assert mode == "weeks"
             span = [p["start"] + timedelta(days=n) for n in range((p["end"] - p["start"]).days + 7)]
@@ -54,12 +52,10 @@ def test_a_30_day_dashboard_reads_few_rows_per_key_on_any_weekday():
         parts = plan_range(days, latest, subtract=True)
         rows_per_key = 0
         for i, mode in enumerate(parts.modes):
-            if mode == "week":
-                rows_per_key += 1
-            else:
-                span = (parts.params[f"p{i}_end"] - parts.params[f"p{i}_start"]).days
-                rows_per_key += span // 7 + 1 if mode == "weeks" else span + 1
+            span = (parts.params[f"p{i}_end"] - parts.params[f"p{i}_start"]).days
+            rows_per_key += span // 7 + 1 if mode == "weeks" else span + 1
         assert rows_per_key <= 8, (days, parts.modes)
+        assert parts.modes.count("weeks") == 1 and len(parts.modes) <= 3, parts.modes
 
 
 def test_all_time_reads_every_week():
