@@ -26,6 +26,7 @@ from db.rollups import (
     _CUBE_KEYS,
     _SUM,
     BREAKDOWN_DIMENSIONS,
+    WEEK_PHASES,
     _pg_conflict,
 )
 from db.tables import (
@@ -49,7 +50,6 @@ _TEXT_FACTS = ("account_id", "handle", "campaign_id", "slug", "source", "medium"
 _FACT_COLUMNS = {
     **{name: f'{name} COLLATE "C"' for name in _TEXT_FACTS},
     "day": "day",
-    "week": "CAST(date_trunc('week', CAST(day AS timestamp)) AS date)",
     "device": 'device COLLATE "C"',
     "segment": 'segment COLLATE "C"',
     "kind": "CASE WHEN is_bot THEN 'bot' ELSE 'click' END COLLATE \"C\"",
@@ -61,6 +61,13 @@ _FACT_COLUMNS = {
     "attributed": "0::bigint",
     "last_seen_at": "occurred_at",
 }
+_PHASES = "(VALUES {}) AS p(phase)".format(
+    ", ".join(f"(CAST({p} AS smallint))" for p in WEEK_PHASES)
+)
+# The first day of the phase's block: weekday - phase days back (isodow: Monday = 1).
+_PHASE_WEEK = (
+    "p.phase, (c.day - (CAST(extract(isodow FROM c.day) AS integer) + 6 - p.phase) % 7) AS week"
+)
 _RETURNED = ", ".join(
     ("account_id", "handle", "campaign_id", "day", "slug", "source", "medium", "country")
     + ("device", "segment", "is_bot", "occurred_at")
@@ -109,21 +116,30 @@ def click_batch_sql() -> str:
         "WHERE campaign_id IS NOT NULL AND campaign_id <> '')",
         # The batch at the cube's grain first (hashed, no sort): the other rollups are
         # coarser, so they fold these few rows instead of every click.
-        # (week follows from day: grouping by it too changes nothing.)
-        f"cube AS MATERIALIZED (SELECT {_quoted(_CUBE_KEYS)}, week, {measures} FROM facts "
-        f"GROUP BY {_quoted(_CUBE_KEYS)}, week)",
+        f"cube AS MATERIALIZED (SELECT {_quoted(_CUBE_KEYS)}, {measures} FROM facts "
+        f"GROUP BY {_quoted(_CUBE_KEYS)})",
         "exploded AS (SELECT c.*, d.dimension, d.value FROM cube c "
         f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
+        # Each row again in each phase's 7-day block (db.rollups.WEEK_PHASES).
+        f"cube_weeks AS (SELECT c.*, {_PHASE_WEEK} FROM cube c CROSS JOIN {_PHASES})",
+        f"exploded_weeks AS (SELECT e.*, {_PHASE_WEEK.replace('c.', 'e.')} "
+        f"FROM exploded e CROSS JOIN {_PHASES})",
         _fold("campaign_rows", RollupCampaignDaily, "cube", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
         _fold(
             "campaign_weekly_rows",
             RollupCampaignWeekly,
-            "cube",
+            "cube_weeks",
             _CAMPAIGN_WEEKLY_KEYS,
             _CAMPAIGN_MEASURES,
         ),
         _fold("breakdown_rows", RollupBreakdownDaily, "exploded", _BREAKDOWN_KEYS, _SUM),
-        _fold("weekly_rows", RollupBreakdownWeekly, "exploded", _BREAKDOWN_WEEKLY_KEYS, _SUM),
+        _fold(
+            "breakdown_weekly_rows",
+            RollupBreakdownWeekly,
+            "exploded_weeks",
+            _BREAKDOWN_WEEKLY_KEYS,
+            _SUM,
+        ),
         _fold("cube_rows", RollupCubeDaily, "cube", _CUBE_KEYS, _SUM),
     ]
     return f"WITH {', '.join(ctes)} SELECT count(*) FROM inserted"

@@ -28,9 +28,16 @@ from db.tables import (
 BREAKDOWN_DIMENSIONS = ("source", "medium", "country", "device", "link", "segment")
 
 
-def week_of(day: date) -> date:
-    """The Monday of ``day``'s ISO week: the key of the weekly rollups."""
-    return day - timedelta(days=day.weekday())
+# The weekly rollups keep two sets of 7-day blocks: ISO weeks (phase 0, from Monday) and
+# blocks from Thursday (phase 3). Any 30-day range is then at most 6 rows per key away:
+# the reader picks the phase whose blocks fit the range best.
+WEEK_PHASES = (0, 3)
+
+
+def week_of(day: date, phase: int = 0) -> date:
+    """The first day of the 7-day block holding ``day``; blocks start on weekday ``phase``
+    (0 = Monday: the ISO week)."""
+    return day - timedelta(days=(day.weekday() - phase) % 7)
 
 
 def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
@@ -45,7 +52,6 @@ def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> li
                 "handle": c.handle,
                 "campaign_id": c.campaign_id,
                 "day": c.day,
-                "week": week_of(c.day),
                 "slug": c.slug,
                 "source": c.source,
                 "medium": c.medium,
@@ -71,7 +77,6 @@ def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> li
                 "handle": e.handle,
                 "campaign_id": e.campaign_id,
                 "day": e.day,
-                "week": week_of(e.day),
                 "slug": e.slug or "",
                 "source": e.source,
                 "medium": e.medium,
@@ -173,8 +178,16 @@ _BREAKDOWN_KEYS = (
     "currency",
     "is_test",
 )
-_CAMPAIGN_WEEKLY_KEYS = tuple("week" if k == "day" else k for k in _CAMPAIGN_KEYS)
-_BREAKDOWN_WEEKLY_KEYS = tuple("week" if k == "day" else k for k in _BREAKDOWN_KEYS)
+
+
+def _weekly(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The weekly table's key: the day's place taken by the block's phase and start."""
+    i = keys.index("day")
+    return (*keys[:i], "phase", "week", *keys[i + 1 :])
+
+
+_CAMPAIGN_WEEKLY_KEYS = _weekly(_CAMPAIGN_KEYS)
+_BREAKDOWN_WEEKLY_KEYS = _weekly(_BREAKDOWN_KEYS)
 _CUBE_KEYS = (
     "account_id",
     "handle",
@@ -206,6 +219,13 @@ def rollup_upserts(
         for f in facts
         for dim in BREAKDOWN_DIMENSIONS
     ]
+    # Each fact counts once in each phase's block.
+    weekly_facts = [
+        f | {"phase": p, "week": week_of(f["day"], p)} for f in facts for p in WEEK_PHASES
+    ]
+    weekly_exploded = [
+        f | {"phase": p, "week": week_of(f["day"], p)} for f in exploded for p in WEEK_PHASES
+    ]
     return [
         (
             RollupCampaignDaily,
@@ -215,14 +235,14 @@ def rollup_upserts(
         ),
         (
             RollupCampaignWeekly,
-            _aggregate(facts, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
+            _aggregate(weekly_facts, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
             _CAMPAIGN_WEEKLY_KEYS,
             _CAMPAIGN_MEASURES,
         ),
         (RollupBreakdownDaily, _aggregate(exploded, _BREAKDOWN_KEYS, _SUM), _BREAKDOWN_KEYS, _SUM),
         (
             RollupBreakdownWeekly,
-            _aggregate(exploded, _BREAKDOWN_WEEKLY_KEYS, _SUM),
+            _aggregate(weekly_exploded, _BREAKDOWN_WEEKLY_KEYS, _SUM),
             _BREAKDOWN_WEEKLY_KEYS,
             _SUM,
         ),
@@ -238,26 +258,28 @@ async def apply_rollups(
 
 
 def weekly_fill(dialect: str) -> list[str]:
-    """SQL that sums ``:account_id``'s day rows into the weekly rollups (bulk loads write
-    day rows only; migration 0006 does the same for every account)."""
-    week = (
-        "CAST(date_trunc('week', CAST(day AS timestamp)) AS date)"
-        if dialect == "postgresql"
-        else "date(day, 'weekday 0', '-6 days')"
-    )
+    """SQL that sums ``:account_id``'s day rows into the weekly rollups, each phase's
+    blocks (bulk loads write day rows only; migration 0006 does the same for everyone)."""
     statements = []
-    for table, keys, measures in (
-        (RollupCampaignWeekly, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
-        (RollupBreakdownWeekly, _BREAKDOWN_WEEKLY_KEYS, _SUM),
-    ):
-        grouped = ", ".join(week if k == "week" else k for k in keys)
-        sums = ", ".join(f"max({m})" if m == "last_seen_at" else f"sum({m})" for m in measures)
-        daily = table.__tablename__.replace("_weekly", "_daily")
-        statements.append(
-            f"INSERT INTO {table.__tablename__} ({', '.join(keys + measures)}) "
-            f"SELECT {grouped}, {sums} FROM {daily} WHERE account_id = :account_id "
-            f"GROUP BY {grouped}"
-        )
+    for phase in WEEK_PHASES:
+        if dialect == "postgresql":
+            week = f"(day - (CAST(extract(isodow FROM day) AS integer) + {6 - phase}) % 7)"
+        else:  # SQLite: %w is 0 for Sunday
+            back = f"(CAST(strftime('%w', day) AS integer) + {6 - phase}) % 7"
+            week = f"date(day, '-' || ({back}) || ' days')"
+        for table, keys, measures in (
+            (RollupCampaignWeekly, _CAMPAIGN_WEEKLY_KEYS, _CAMPAIGN_MEASURES),
+            (RollupBreakdownWeekly, _BREAKDOWN_WEEKLY_KEYS, _SUM),
+        ):
+            source = {"phase": f"CAST({phase} AS SMALLINT)", "week": week}
+            grouped = ", ".join(source.get(k, k) for k in keys)
+            sums = ", ".join(f"max({m})" if m == "last_seen_at" else f"sum({m})" for m in measures)
+            daily = table.__tablename__.replace("_weekly", "_daily")
+            statements.append(
+                f"INSERT INTO {table.__tablename__} ({', '.join(keys + measures)}) "
+                f"SELECT {grouped}, {sums} FROM {daily} WHERE account_id = :account_id "
+                f"GROUP BY {grouped}"
+            )
     return statements
 
 

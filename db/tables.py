@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
 )
 from sqlmodel import Field, SQLModel
 
@@ -268,13 +269,13 @@ class RollupBreakdownDaily(SQLModel, table=True):
 
 
 class RollupCampaignWeekly(SQLModel, table=True):
-    """``rollup_campaign_daily`` summed per week (``week`` = the Monday of the local day's
-    ISO week); see RollupBreakdownWeekly."""
+    """``rollup_campaign_daily`` summed per 7-day block; see RollupBreakdownWeekly."""
 
     __tablename__ = "rollup_campaign_weekly"
     account_id: str = Field(primary_key=True, max_length=24)
     handle: str = Field(primary_key=True, max_length=64)
     campaign_id: str = Field(primary_key=True, max_length=64)
+    phase: int = Field(primary_key=True, sa_type=SmallInteger)
     week: date = Field(primary_key=True)
     kind: str = Field(primary_key=True, max_length=8)
     event_type: str = Field(primary_key=True, max_length=64)
@@ -287,9 +288,10 @@ class RollupCampaignWeekly(SQLModel, table=True):
 
 
 class RollupBreakdownWeekly(SQLModel, table=True):
-    """``rollup_breakdown_daily`` summed per week (``week`` = the Monday of the local day's
-    ISO week): a 30-day funnel reads 3-4 week rows per key plus the days around those
-    weeks, not 30 day rows. Written in the same transaction as the day rows."""
+    """``rollup_breakdown_daily`` summed per 7-day block of local days: ``week`` is the
+    block's first day, on weekday ``phase`` (0: Monday, the ISO week; 3: Thursday; see
+    db.rollups.WEEK_PHASES). A 30-day funnel reads 4-5 block rows per key plus a day or
+    two, not 30 day rows. Written in the same transaction as the day rows."""
 
     __tablename__ = "rollup_breakdown_weekly"
     __table_args__ = (
@@ -299,6 +301,7 @@ class RollupBreakdownWeekly(SQLModel, table=True):
             "kind",
             "dimension",
             "campaign_id",
+            "phase",
             "week",
             "value",
             "event_type",
@@ -313,6 +316,7 @@ class RollupBreakdownWeekly(SQLModel, table=True):
     kind: str = Field(max_length=8)
     dimension: str = Field(max_length=16)
     campaign_id: str = Field(max_length=64)
+    phase: int = Field(sa_type=SmallInteger)
     week: date
     value: str = Field(max_length=128)
     event_type: str = Field(max_length=64)

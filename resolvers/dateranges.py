@@ -34,24 +34,25 @@ class DayRange:
 
 @dataclass(frozen=True)
 class WeekSplit:
-    """A day range as the ISO weeks wholly inside it (the range of their Mondays) and the
-    days before and after those weeks."""
+    """A day range as the 7-day blocks wholly inside it (the range of their first days)
+    and the days before and after those blocks."""
 
     weeks: DayRange | None
     edges: tuple[DayRange, ...]
 
 
-def split_weeks(days: DayRange) -> WeekSplit:
-    first_monday = days.start + timedelta(days=(7 - days.start.weekday()) % 7)
-    last_sunday = days.end - timedelta(days=(days.end.weekday() + 1) % 7)
-    if last_sunday < first_monday:
+def split_weeks(days: DayRange, phase: int = 0) -> WeekSplit:
+    """Blocks start on weekday ``phase`` (0 = Monday: ISO weeks)."""
+    first_start = days.start + timedelta(days=(phase - days.start.weekday()) % 7)
+    last_end = days.end - timedelta(days=(days.end.weekday() - phase - 6) % 7)
+    if last_end < first_start:
         return WeekSplit(None, (days,))
     edges = []
-    if days.start < first_monday:
-        edges.append(DayRange(days.start, first_monday - timedelta(days=1)))
-    if last_sunday < days.end:
-        edges.append(DayRange(last_sunday + timedelta(days=1), days.end))
-    return WeekSplit(DayRange(first_monday, last_sunday - timedelta(days=6)), tuple(edges))
+    if days.start < first_start:
+        edges.append(DayRange(days.start, first_start - timedelta(days=1)))
+    if last_end < days.end:
+        edges.append(DayRange(last_end + timedelta(days=1), days.end))
+    return WeekSplit(DayRange(first_start, last_end - timedelta(days=6)), tuple(edges))
 
 
 def _month_start(day: date) -> date:

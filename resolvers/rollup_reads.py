@@ -1,12 +1,13 @@
 """Which rollup rows answer a day range: the funnel statements over daily and weekly tiers.
 
-A range reads the ISO weeks lying wholly inside it from the weekly rollups and only its
-edges from the daily ones. Two more cuts keep a 30-day dashboard at 4-8 rows per key,
-whatever the weekday it starts on:
+A range reads the 7-day blocks lying wholly inside it from the weekly rollups and only its
+edges from the daily ones, in whichever of the two block phases (from Monday, from
+Thursday: db.rollups.WEEK_PHASES) fits the range with fewer rows. Two more cuts keep a
+30-day dashboard at 5-6 rows per key, whatever the weekday it starts on:
 
-- A last, partial week that reaches the latest day holding data is that week's row as a
+- A last, partial block that reaches the latest day holding data is that block's row as a
   whole: no day after the range exists yet.
-- Counts are additive, so a breakdown reads a partial week of 5-6 days as the week minus
+- Counts are additive, so a breakdown reads a partial block of 5-6 days as the block minus
   the 1-2 days outside the range (a value seen only in those days sums to 0 and is
   dropped). Totals carry ``max(last_seen_at)``, which cannot be subtracted, so they read
   such edges day by day.
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, cast, func, literal, select, union_all
 
-from db.rollups import local_day, week_of
+from db.rollups import WEEK_PHASES, local_day, week_of
 from db.tables import (
     RollupBreakdownDaily,
     RollupBreakdownWeekly,
@@ -46,10 +47,15 @@ Mode = str
 
 @dataclass
 class RangeParts:
-    """The parts of one statement: their modes (the statement's shape) and parameters."""
+    """The parts of one statement: their modes (the statement's shape) and parameters,
+    the weekly blocks' phase among them."""
 
+    phase: int
     modes: list[Mode] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params["phase"] = self.phase
 
     def add(self, mode: Mode, **values: Any) -> None:
         name = f"p{len(self.modes)}"
@@ -63,12 +69,23 @@ class RangeParts:
     def shape(self) -> tuple[Mode, ...]:
         return tuple(self.modes)
 
+    @property
+    def rows_per_key(self) -> int:
+        """Rollup rows read per key (campaign, dimension, value)."""
+        rows = 0
+        for i, mode in enumerate(self.modes):
+            if mode == "all":
+                return 1 << 30
+            span = (self.params[f"p{i}_end"] - self.params[f"p{i}_start"]).days
+            rows += span // 7 + 1 if mode == "weeks" else span + 1
+        return rows
 
-def _within_weeks(edge: DayRange) -> list[DayRange]:
-    """``edge`` cut at Mondays: each piece lies within one ISO week."""
+
+def _within_blocks(edge: DayRange, phase: int) -> list[DayRange]:
+    """``edge`` cut where blocks start: each piece lies within one block."""
     pieces, start = [], edge.start
     while start <= edge.end:
-        end = min(edge.end, week_of(start) + timedelta(days=6))
+        end = min(edge.end, week_of(start, phase) + timedelta(days=6))
         pieces.append(DayRange(start, end))
         start = end + timedelta(days=1)
     return pieces
@@ -81,35 +98,42 @@ def latest_data_day(timezone: str) -> date:
 
 
 def plan_range(days: DayRange | None, latest_day: date, *, subtract: bool) -> RangeParts:
-    """The parts reading ``days``; ``latest_day`` is the last local day that can hold data
-    (today, or tomorrow within the tolerance for events stamped slightly ahead)."""
-    parts = RangeParts()
+    """The parts reading ``days`` in the phase of weekly blocks that reads the fewest rows
+    per key; ``latest_day`` is the last local day that can hold data (today, or tomorrow
+    within the tolerance for events stamped slightly ahead)."""
     if days is None:
+        parts = RangeParts(phase=WEEK_PHASES[0])
         parts.add("all")
         return parts
-    split = split_weeks(days)
-    mondays: set[date] = set()
+    plans = [_plan_phase(days, latest_day, subtract, phase) for phase in WEEK_PHASES]
+    return min(plans, key=lambda plan: plan.rows_per_key)
+
+
+def _plan_phase(days: DayRange, latest_day: date, subtract: bool, phase: int) -> RangeParts:
+    split = split_weeks(days, phase)
+    starts: set[date] = set()
     if split.weeks is not None:
-        mondays.update(
+        starts.update(
             split.weeks.start + timedelta(days=7 * n) for n in range(split.weeks.days // 7 + 1)
         )
     daily: list[tuple[DayRange, Mode]] = []
-    for edge in (piece for e in split.edges for piece in _within_weeks(e)):
-        monday = week_of(edge.start)
-        sunday = monday + timedelta(days=6)
-        if edge.start == monday and edge.end >= latest_day:
-            mondays.add(monday)  # nothing after edge.end exists yet
+    for edge in (piece for e in split.edges for piece in _within_blocks(e, phase)):
+        first = week_of(edge.start, phase)
+        last = first + timedelta(days=6)
+        if edge.start == first and edge.end >= latest_day:
+            starts.add(first)  # nothing after edge.end exists yet
         elif subtract and edge.days >= _SUBTRACT_FROM:
-            mondays.add(monday)
-            if edge.start > monday:
-                daily.append((DayRange(monday, edge.start - timedelta(days=1)), "minus"))
-            if edge.end < sunday:
-                daily.append((DayRange(edge.end + timedelta(days=1), sunday), "minus"))
+            starts.add(first)
+            if edge.start > first:
+                daily.append((DayRange(first, edge.start - timedelta(days=1)), "minus"))
+            if edge.end < last:
+                daily.append((DayRange(edge.end + timedelta(days=1), last), "minus"))
         else:
             daily.append((edge, "days"))
-    # One part per run of consecutive weeks (there is one run: the edge weeks border the
+    # One part per run of consecutive blocks (there is one run: the edge blocks border the
     # whole ones): each part costs an index descent per campaign and dimension.
-    for run in _runs(sorted(mondays)):
+    parts = RangeParts(phase=phase)
+    for run in _runs(sorted(starts)):
         parts.add("weeks", start=run[0], end=run[-1])
     for span, mode in daily:
         parts.add_days(span, mode)
@@ -135,10 +159,11 @@ def _period_filter(mode: Mode, name: str, daily: Any, weekly: Any) -> tuple[Any,
         ]
     if mode == "weeks":
         return weekly, [
+            weekly.phase == bindparam("phase"),
             weekly.week >= bindparam(f"{name}_start"),
             weekly.week <= bindparam(f"{name}_end"),
         ]
-    return weekly, []
+    return weekly, [weekly.phase == bindparam("phase")]
 
 
 def _signed(column: Any, mode: Mode) -> Any:

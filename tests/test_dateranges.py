@@ -219,15 +219,16 @@ def test_split_weeks(start, end, weeks, edges):
     assert split.edges == tuple(DayRange(d(a), d(b)) for a, b in edges)
 
 
-def test_split_weeks_covers_every_day_once():
+@pytest.mark.parametrize("phase", range(7))
+def test_split_weeks_covers_every_day_once(phase):
     for offset in range(14):
         start = date(2026, 2, 23) + timedelta(days=offset)
         for length in range(1, 45):
             days = DayRange(start, start + timedelta(days=length - 1))
-            split = split_weeks(days)
+            split = split_weeks(days, phase)
             covered = [e.start + timedelta(days=i) for e in split.edges for i in range(e.days)]
             if split.weeks is not None:
-                assert split.weeks.start.weekday() == split.weeks.end.weekday() == 0
+                assert split.weeks.start.weekday() == split.weeks.end.weekday() == phase
                 weeks = split.weeks.days // 7 + 1
                 covered += [split.weeks.start + timedelta(days=i) for i in range(7 * weeks)]
             expected = [days.start + timedelta(days=i) for i in range(days.days)]

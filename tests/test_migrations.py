@@ -140,3 +140,92 @@ def test_every_tenant_table_carries_account_id():
         if name in global_tables:
             continue
         assert "account_id" in table.columns, name
+
+
+def test_0006_fills_the_weekly_rollups_from_the_day_rows(empty_database):
+    """Upgrading a database with traffic: each phase's 7-day blocks hold the sums of their
+    days (checked against db.rollups.week_of)."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from db.rollups import WEEK_PHASES, week_of
+
+    upgrade(empty_database, "0005")
+    first = date(2026, 3, 1)  # a Sunday
+    campaign_rows = [
+        {
+            "day": first + timedelta(days=d),
+            "kind": kind,
+            "count": 10 * d + 1,
+            "seen": datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=d, hours=d),
+        }
+        for d in range(16)
+        for kind in ("click", "bot")
+    ]
+    breakdown_rows = [
+        {"day": first + timedelta(days=d), "value": value, "count": d + len(value)}
+        for d in range(16)
+        for value in ("US", "DE")
+    ]
+
+    async def load_and_read() -> tuple[list, list]:
+        engine = make_engine(empty_database)
+        try:
+            async with engine.begin() as conn:
+                for r in campaign_rows:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO rollup_campaign_daily VALUES ('a', 'h', 'c', :day, "
+                            ":kind, '', '', false, :count, 0, 0, :seen)"
+                        ),
+                        r,
+                    )
+                for r in breakdown_rows:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO rollup_breakdown_daily (account_id, handle, kind, "
+                            "dimension, campaign_id, day, value, event_type, currency, "
+                            "is_test, count, value_micros) VALUES ('a', 'h', 'click', "
+                            "'country', 'c', :day, :value, '', '', false, :count, 0)"
+                        ),
+                        r,
+                    )
+            await asyncio.to_thread(upgrade, empty_database)
+            async with engine.connect() as conn:
+                campaign = (
+                    await conn.execute(
+                        text(
+                            "SELECT phase, week, kind, count, last_seen_at "
+                            "FROM rollup_campaign_weekly"
+                        )
+                    )
+                ).all()
+                breakdown = (
+                    await conn.execute(
+                        text("SELECT phase, week, value, count FROM rollup_breakdown_weekly")
+                    )
+                ).all()
+            return campaign, breakdown
+        finally:
+            await engine.dispose()
+
+    campaign, breakdown = asyncio.run(load_and_read())
+    want_campaign: dict = {}
+    for r in campaign_rows:
+        for phase in WEEK_PHASES:
+            key = (phase, week_of(r["day"], phase), r["kind"])
+            count, seen = want_campaign.get(key, (0, r["seen"]))
+            want_campaign[key] = (count + r["count"], max(seen, r["seen"]))
+    def moment(value: Any) -> datetime:  # SQLite hands back text
+        value = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    got_campaign = {
+        (p, date.fromisoformat(str(w)), k): (c, moment(s)) for p, w, k, c, s in campaign
+    }
+    assert got_campaign == want_campaign
+    want_breakdown: dict = {}
+    for r in breakdown_rows:
+        for phase in WEEK_PHASES:
+            key = (phase, week_of(r["day"], phase), r["value"])
+            want_breakdown[key] = want_breakdown.get(key, 0) + r["count"]
+    assert {(p, date.fromisoformat(str(w)), v): c for p, w, v, c in breakdown} == want_breakdown

@@ -50,12 +50,16 @@ def test_a_30_day_dashboard_reads_few_rows_per_key_on_any_weekday():
         latest = LATEST + timedelta(days=weekday)
         days = DayRange(latest - timedelta(days=29), latest)
         parts = plan_range(days, latest, subtract=True)
-        rows_per_key = 0
-        for i, mode in enumerate(parts.modes):
-            span = (parts.params[f"p{i}_end"] - parts.params[f"p{i}_start"]).days
-            rows_per_key += span // 7 + 1 if mode == "weeks" else span + 1
-        assert rows_per_key <= 8, (days, parts.modes)
+        assert parts.rows_per_key <= 6, (days, parts.phase, parts.modes)
         assert parts.modes.count("weeks") == 1 and len(parts.modes) <= 3, parts.modes
+
+
+def test_the_phase_with_fewer_rows_is_chosen():
+    # Thursday to Friday four weeks later, on that Friday: blocks from Thursday fit it
+    # (four blocks and the current one); ISO weeks would leave four days at the start.
+    friday = date(2026, 3, 20)
+    parts = plan_range(DayRange(friday - timedelta(days=29), friday), friday, subtract=False)
+    assert parts.phase == 3 and parts.modes == ["weeks"] and parts.rows_per_key == 5
 
 
 def test_all_time_reads_every_week():

@@ -93,3 +93,38 @@ async def test_funnels_match_the_clicks_for_any_range(ctx, tenant):
                 for c in clicks
                 if not c.is_bot and (days is None or days.start <= c.day <= days.end)
             )
+
+
+async def test_bulk_fill_builds_the_weekly_rows_ingest_keeps(ctx, tenant):
+    """db.rollups.weekly_fill (bench.generate's, and migration 0006's formulas) sums the day
+    rows into the same block rows as ingest maintains, for each phase."""
+    from sqlalchemy import text
+
+    from db.rollups import weekly_fill
+
+    clicks = _clicks(tenant.account_id, tenant.handle, 300)
+    await write_clicks(ctx.sessions, clicks)
+    tables = ("rollup_campaign_weekly", "rollup_breakdown_weekly")
+    account = {"account_id": tenant.account_id}
+
+    async def snapshot() -> dict[str, list]:
+        async with ctx.sessions() as session:
+            return {
+                t: sorted(
+                    tuple(str(v) for v in row)
+                    for row in await session.execute(
+                        text(f"SELECT * FROM {t} WHERE account_id = :account_id"), account
+                    )
+                )
+                for t in tables
+            }
+
+    kept = await snapshot()
+    assert {row[3] for row in kept["rollup_campaign_weekly"]} == {"0", "3"}  # both phases
+    async with ctx.sessions() as session:
+        for t in tables:
+            await session.execute(text(f"DELETE FROM {t} WHERE account_id = :account_id"), account)
+        for sql in weekly_fill(session.bind.dialect.name):
+            await session.execute(text(sql), account)
+        await session.commit()
+    assert await snapshot() == kept

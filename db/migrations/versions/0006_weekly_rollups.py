@@ -1,5 +1,5 @@
-"""rollup_campaign_weekly and rollup_breakdown_weekly: rollups per ISO week, filled from
-the day rows
+"""rollup_campaign_weekly and rollup_breakdown_weekly: rollups per 7-day block (blocks
+from Monday, phase 0, and from Thursday, phase 3), filled from the day rows
 
 Revision ID: 0006
 Revises: 0005
@@ -14,10 +14,12 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+PHASES = (0, 3)
 CAMPAIGN_KEY = [
     "account_id",
     "handle",
     "campaign_id",
+    "phase",
     "week",
     "kind",
     "event_type",
@@ -30,6 +32,7 @@ BREAKDOWN_KEY = [
     "kind",
     "dimension",
     "campaign_id",
+    "phase",
     "week",
     "value",
     "event_type",
@@ -51,24 +54,31 @@ LENGTHS = {
 def _key_column(name: str) -> sa.Column:
     if name == "week":
         return sa.Column(name, sa.Date(), nullable=False)
+    if name == "phase":
+        return sa.Column(name, sa.SmallInteger(), nullable=False)
     if name == "is_test":
         return sa.Column(name, sa.Boolean(), nullable=False)
     return sa.Column(name, sa.String(length=LENGTHS[name]), nullable=False)
 
 
 def _fill(table: str, key: list[str], measures: dict[str, str]) -> None:
-    """Sum the day rows into week rows (the Monday of the day's ISO week)."""
-    if op.get_bind().dialect.name == "postgresql":
-        week = "CAST(date_trunc('week', CAST(day AS timestamp)) AS date)"
-    else:
-        week = "date(day, 'weekday 0', '-6 days')"
-    grouped = ", ".join(week if c == "week" else c for c in key)
-    sums = ", ".join(f"{agg}({m})" for m, agg in measures.items())
-    source = table.replace("_weekly", "_daily")
-    op.execute(
-        f"INSERT INTO {table} ({', '.join(key)}, {', '.join(measures)}) "
-        f"SELECT {grouped}, {sums} FROM {source} GROUP BY {grouped}"
-    )
+    """Sum the day rows into each phase's blocks (a block starts on weekday ``phase``,
+    Monday = 0)."""
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for phase in PHASES:
+        if postgresql:
+            week = f"(day - (CAST(extract(isodow FROM day) AS integer) + {6 - phase}) % 7)"
+        else:  # %w is 0 for Sunday
+            back = f"(CAST(strftime('%w', day) AS integer) + {6 - phase}) % 7"
+            week = f"date(day, '-' || ({back}) || ' days')"
+        source = {"phase": f"CAST({phase} AS SMALLINT)", "week": week}
+        grouped = ", ".join(source.get(c, c) for c in key)
+        sums = ", ".join(f"{agg}({m})" for m, agg in measures.items())
+        daily = table.replace("_weekly", "_daily")
+        op.execute(
+            f"INSERT INTO {table} ({', '.join(key)}, {', '.join(measures)}) "
+            f"SELECT {grouped}, {sums} FROM {daily} GROUP BY {grouped}"
+        )
 
 
 def upgrade() -> None:
