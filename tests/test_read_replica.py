@@ -82,7 +82,7 @@ async def test_analytics_reads_use_the_replica_and_survive_its_lag_and_loss(
                 await _wait_for(router.check)
                 replica_statements.clear()
                 await _wait_for(lambda: _eq(clicks(), 3))
-                assert any("rollup_campaign_daily" in s for s in replica_statements)
+                assert any("rollup_campaign_" in s for s in replica_statements)
 
                 # A paused replay is lag: reads move to the primary and stay fresh.
                 conn = await asyncpg.connect(
