@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     ingest_batch_max: int = Field(default=500, ge=1)
     ingest_batch_wait_ms: float = Field(default=0.0, ge=0)
     ingest_queue_max: int = Field(default=20000, ge=1)
-    # Concurrent group-commit writers on PostgreSQL (SQLite has one writer by design).
-    ingest_writers: int = Field(default=3, ge=1, le=16)
+    # Group-commit writers in flight on PostgreSQL (SQLite has one writer by design). A
+    # click batch is one statement, so two suffice: one commits while the next gathers,
+    # and a long conversion batch in one does not hold clicks back. More writers make
+    # smaller batches (more rollup upserts per click) and cost PostgreSQL CPU.
+    ingest_writers: int = Field(default=2, ge=1, le=16)
     link_cache_ttl_s: float = Field(default=0.5, ge=0)
     # A link or rules reload that fails or takes longer than this serves the last value
     # loaded (at most link_stale_s old), so redirects keep answering through an outage.
