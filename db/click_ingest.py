@@ -203,6 +203,12 @@ class ClickLane:
                 log.debug("click lane connection discarded uncleanly", exc_info=True)
 
     async def close(self) -> None:
-        conn, self._conn, self._raw = self._conn, None, None
-        if conn is not None:
-            await conn.close()
+        conn, raw, self._conn, self._raw = self._conn, self._raw, None, None
+        if conn is None:
+            return
+        try:
+            # Back to the pool as it came: other users want plans made for their values.
+            await raw.execute("RESET plan_cache_mode")
+        except Exception:  # noqa: BLE001 - a broken connection is not worth keeping
+            await conn.invalidate()
+        await conn.close()
