@@ -28,6 +28,8 @@ from db.rollups import (
     BREAKDOWN_DIMENSIONS,
     WEEK_PHASES,
     _pg_conflict,
+    pg_block_start,
+    sql_total,
 )
 from db.tables import (
     Click,
@@ -64,10 +66,6 @@ _FACT_COLUMNS = {
 _PHASES = "(VALUES {}) AS p(phase)".format(
     ", ".join(f"(CAST({p} AS smallint))" for p in WEEK_PHASES)
 )
-# The first day of the phase's block: weekday - phase days back (isodow: Monday = 1).
-_PHASE_WEEK = (
-    "p.phase, (c.day - (CAST(extract(isodow FROM c.day) AS integer) + 6 - p.phase) % 7) AS week"
-)
 _RETURNED = ", ".join(
     ("account_id", "handle", "campaign_id", "day", "slug", "source", "medium", "country")
     + ("device", "segment", "is_bot", "occurred_at")
@@ -81,9 +79,7 @@ def _quoted(names: tuple[str, ...]) -> str:
 def _fold(
     cte: str, table: Any, source: str, keys: tuple[str, ...], measures: tuple[str, ...]
 ) -> str:
-    aggregates = ", ".join(
-        f'max("{m}")' if m == "last_seen_at" else f'sum("{m}")::bigint' for m in measures
-    )
+    aggregates = ", ".join(sql_total(m) for m in measures)
     # Rows go in key order, so concurrent batches lock shared rollup rows in the same order.
     return (
         f'{cte} AS (INSERT INTO "{table.__tablename__}" ({_quoted(keys + measures)}) '
@@ -106,10 +102,7 @@ def click_batch_sql() -> str:
     dimensions = ", ".join(
         f"('{d}', c.{'slug' if d == 'link' else d})" for d in BREAKDOWN_DIMENSIONS
     )
-    measures = ", ".join(
-        f'max("{m}") AS "{m}"' if m == "last_seen_at" else f'sum("{m}") AS "{m}"'
-        for m in _CAMPAIGN_MEASURES
-    )
+    measures = ", ".join(f'{sql_total(m)} AS "{m}"' for m in _CAMPAIGN_MEASURES)
     ctes = [
         f"inserted AS ({insert})",
         f"facts AS (SELECT {facts} FROM inserted "
@@ -121,8 +114,9 @@ def click_batch_sql() -> str:
         "exploded AS (SELECT c.*, d.dimension, d.value FROM cube c "
         f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
         # Each row again in each phase's 7-day block (db.rollups.WEEK_PHASES).
-        f"cube_weeks AS (SELECT c.*, {_PHASE_WEEK} FROM cube c CROSS JOIN {_PHASES})",
-        f"exploded_weeks AS (SELECT e.*, {_PHASE_WEEK.replace('c.', 'e.')} "
+        f"cube_weeks AS (SELECT c.*, p.phase, {pg_block_start('c.day', 'p.phase')} AS week "
+        f"FROM cube c CROSS JOIN {_PHASES})",
+        f"exploded_weeks AS (SELECT e.*, p.phase, {pg_block_start('e.day', 'p.phase')} AS week "
         f"FROM exploded e CROSS JOIN {_PHASES})",
         _fold("campaign_rows", RollupCampaignDaily, "cube", _CAMPAIGN_KEYS, _CAMPAIGN_MEASURES),
         _fold(

@@ -40,6 +40,16 @@ def week_of(day: date, phase: int = 0) -> date:
     return day - timedelta(days=(day.weekday() - phase) % 7)
 
 
+def pg_block_start(day: str, phase: str) -> str:
+    """``week_of`` in PostgreSQL, over SQL expressions (isodow: Monday = 1)."""
+    return f"({day} - (CAST(extract(isodow FROM {day}) AS integer) + 6 - {phase}) % 7)"
+
+
+def sql_total(measure: str) -> str:
+    """How a measure adds up over rows: ``last_seen_at`` is the latest, the rest sum."""
+    return f'max("{measure}")' if measure == "last_seen_at" else f'sum("{measure}")'
+
+
 def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
     """Normalise clicks and conversions to one fact shape with additive measures."""
     facts: list[dict[str, Any]] = []
@@ -155,56 +165,24 @@ def _pg_conflict(table: Any, keys: tuple[str, ...], measures: tuple[str, ...]) -
     return f"ON CONFLICT ({targets}) DO UPDATE SET {', '.join(sets)}"
 
 
-_CAMPAIGN_KEYS = (
-    "account_id",
-    "handle",
-    "campaign_id",
-    "day",
-    "kind",
-    "event_type",
-    "currency",
-    "is_test",
-)
+def _key(table: Any) -> tuple[str, ...]:
+    """A rollup's grouping key: its primary key, which its upserts' ON CONFLICT names, in
+    the key's own order (the order rows are locked in)."""
+    return tuple(column.name for column in table.__table__.primary_key.columns)
+
+
+_CAMPAIGN_KEYS = _key(RollupCampaignDaily)
+_CAMPAIGN_WEEKLY_KEYS = _key(RollupCampaignWeekly)
+_BREAKDOWN_KEYS = _key(RollupBreakdownDaily)
+_BREAKDOWN_WEEKLY_KEYS = _key(RollupBreakdownWeekly)
+_CUBE_KEYS = _key(RollupCubeDaily)
 _CAMPAIGN_MEASURES = ("count", "value_micros", "attributed", "last_seen_at")
-_BREAKDOWN_KEYS = (
-    "account_id",
-    "handle",
-    "kind",
-    "campaign_id",
-    "day",
-    "dimension",
-    "value",
-    "event_type",
-    "currency",
-    "is_test",
-)
-
-
-def _weekly(keys: tuple[str, ...]) -> tuple[str, ...]:
-    """The weekly table's key: the day's place taken by the block's phase and start."""
-    i = keys.index("day")
-    return (*keys[:i], "phase", "week", *keys[i + 1 :])
-
-
-_CAMPAIGN_WEEKLY_KEYS = _weekly(_CAMPAIGN_KEYS)
-_BREAKDOWN_WEEKLY_KEYS = _weekly(_BREAKDOWN_KEYS)
-_CUBE_KEYS = (
-    "account_id",
-    "handle",
-    "day",
-    "campaign_id",
-    "slug",
-    "source",
-    "medium",
-    "country",
-    "device",
-    "segment",
-    "kind",
-    "event_type",
-    "currency",
-    "is_test",
-)
 _SUM = ("count", "value_micros")
+
+
+def _in_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row once in each phase's 7-day block."""
+    return [r | {"phase": p, "week": week_of(r["day"], p)} for r in rows for p in WEEK_PHASES]
 
 
 def rollup_upserts(
@@ -219,13 +197,7 @@ def rollup_upserts(
         for f in facts
         for dim in BREAKDOWN_DIMENSIONS
     ]
-    # Each fact counts once in each phase's block.
-    weekly_facts = [
-        f | {"phase": p, "week": week_of(f["day"], p)} for f in facts for p in WEEK_PHASES
-    ]
-    weekly_exploded = [
-        f | {"phase": p, "week": week_of(f["day"], p)} for f in exploded for p in WEEK_PHASES
-    ]
+    weekly_facts, weekly_exploded = _in_blocks(facts), _in_blocks(exploded)
     return [
         (
             RollupCampaignDaily,
@@ -263,7 +235,7 @@ def weekly_fill(dialect: str) -> list[str]:
     statements = []
     for phase in WEEK_PHASES:
         if dialect == "postgresql":
-            week = f"(day - (CAST(extract(isodow FROM day) AS integer) + {6 - phase}) % 7)"
+            week = pg_block_start("day", str(phase))
         else:  # SQLite: %w is 0 for Sunday
             back = f"(CAST(strftime('%w', day) AS integer) + {6 - phase}) % 7"
             week = f"date(day, '-' || ({back}) || ' days')"
@@ -273,7 +245,7 @@ def weekly_fill(dialect: str) -> list[str]:
         ):
             source = {"phase": f"CAST({phase} AS SMALLINT)", "week": week}
             grouped = ", ".join(source.get(k, k) for k in keys)
-            sums = ", ".join(f"max({m})" if m == "last_seen_at" else f"sum({m})" for m in measures)
+            sums = ", ".join(sql_total(m) for m in measures)
             daily = table.__tablename__.replace("_weekly", "_daily")
             statements.append(
                 f"INSERT INTO {table.__tablename__} ({', '.join(keys + measures)}) "

@@ -229,6 +229,25 @@ class RollupCampaignDaily(SQLModel, table=True):
     last_seen_at: datetime | None = _ts(nullable=True)
 
 
+# The breakdown rollups' key, in the order dashboards read it; the weekly table has the
+# block's phase and first day in the day's place.
+BREAKDOWN_DAY_KEY = (
+    "account_id",
+    "handle",
+    "kind",
+    "dimension",
+    "campaign_id",
+    "day",
+    "value",
+    "event_type",
+    "currency",
+    "is_test",
+)
+BREAKDOWN_WEEK_KEY = tuple(
+    name for key in BREAKDOWN_DAY_KEY for name in (("phase", "week") if key == "day" else (key,))
+)
+
+
 class RollupBreakdownDaily(SQLModel, table=True):
     """One dimension at a time (source, medium, country, device, link, segment) per day.
 
@@ -240,16 +259,7 @@ class RollupBreakdownDaily(SQLModel, table=True):
     __tablename__ = "rollup_breakdown_daily"
     __table_args__ = (
         PrimaryKeyConstraint(
-            "account_id",
-            "handle",
-            "kind",
-            "dimension",
-            "campaign_id",
-            "day",
-            "value",
-            "event_type",
-            "currency",
-            "is_test",
+            *BREAKDOWN_DAY_KEY,
             name="pk_rollup_breakdown_daily",
             postgresql_include=["count"],
         ),
@@ -296,17 +306,7 @@ class RollupBreakdownWeekly(SQLModel, table=True):
     __tablename__ = "rollup_breakdown_weekly"
     __table_args__ = (
         PrimaryKeyConstraint(
-            "account_id",
-            "handle",
-            "kind",
-            "dimension",
-            "campaign_id",
-            "phase",
-            "week",
-            "value",
-            "event_type",
-            "currency",
-            "is_test",
+            *BREAKDOWN_WEEK_KEY,
             name="pk_rollup_breakdown_weekly",
             postgresql_include=["count"],
         ),

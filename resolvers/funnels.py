@@ -10,9 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.tables import (
-    Campaign,
-)
+from db.tables import Campaign
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
 from resolvers.context import Context

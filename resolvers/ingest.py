@@ -325,14 +325,13 @@ async def write_batch(
     from resolvers.conversions import ingest_events
 
     if clicks and not conversion_jobs and _is_postgresql(sessions):
-        if lane is None:
-            lane = ClickLane(sessions.kw["bind"])
-            try:
-                await lane.write(clicks)
-            finally:
-                await lane.close()
-        else:
-            await lane.write(clicks)
+        # Outside a writer (journal replay, bulk loads): a lane for this batch alone.
+        batch_lane = lane or ClickLane(sessions.kw["bind"])
+        try:
+            await batch_lane.write(clicks)
+        finally:
+            if lane is None:
+                await batch_lane.close()
         return {}
     results: dict[int, Any] = {}
     async with sessions() as session:
