@@ -139,20 +139,18 @@ async def test_a_failed_statement_discards_the_connection_and_writes_nothing(eng
     assert date(2026, 3, 1) <= min(c.day for c in clicks)
 
 
-async def test_a_closed_lane_hands_its_connection_back_with_custom_plans(app, backend):
-    if backend != "postgresql":
-        pytest.skip("the one-statement click write is PostgreSQL's; SQLite uses apply_rollups")
+async def test_a_closed_lane_hands_its_connection_back_with_custom_plans(app, engine):
     from db.engine import make_engine
 
     # One pooled connection: the lane's, then the next user's.
-    engine = make_engine(app.state.services.settings.database_url, pool_size=1, max_overflow=0)
+    single = make_engine(app.state.services.settings.database_url, pool_size=1, max_overflow=0)
     try:
-        lane = ClickLane(engine)
+        lane = ClickLane(single)
         assert await lane.write(_varied_clicks(uuid.uuid4().hex[:24], 3, seed=13)) == 3
         assert await lane._raw.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
         await lane.close()
-        async with engine.connect() as conn:
+        async with single.connect() as conn:
             mode = (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
         assert mode == "force_custom_plan"
     finally:
-        await engine.dispose()
+        await single.dispose()
