@@ -86,7 +86,7 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
             continue
         if isinstance(node, dict | list):
             if depth > max_depth:
-                return f"{path or 'value'}: nested deeper than {max_depth} levels"
+                return f"nested deeper than {max_depth} levels"
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
                 child_path = f"{path}.{key}" if path else str(key)
