@@ -8,13 +8,11 @@ gets the same 413. The REST helpers keep their own 2 MiB check on what they pars
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.ratelimit import route_family
+from app.middleware.refusal import refusal
 
 
 class BodyTooLarge(Exception):
@@ -22,20 +20,9 @@ class BodyTooLarge(Exception):
 
 
 def too_large(path: str, limit: int) -> Response:
-    message = f"Request body exceeds {limit} bytes."
-    family = route_family(path)
-    if family == "graphql":
-        body: dict[str, Any] = {
-            "errors": [{"message": message, "extensions": {"code": "payload_too_large"}}]
-        }
-    elif family == "v1":
-        body = {"status": "error", "message": message}
-    elif family == "redirect":
-        return PlainTextResponse(message, status_code=413, headers={"Connection": "close"})
-    else:
-        body = {"error": "payload_too_large", "message": message}
     # The unread body stays on the connection: the server must not read it as a request.
-    return JSONResponse(body, status_code=413, headers={"Connection": "close"})
+    message = f"Request body exceeds {limit} bytes."
+    return refusal(path, 413, "payload_too_large", message, headers={"Connection": "close"})
 
 
 class BodyLimitMiddleware:

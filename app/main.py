@@ -17,6 +17,7 @@ from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
 from app.mcp import MCPEndpoint
+from app.middleware.request_text import RequestTextMiddleware
 from app.ratelimit import RateLimitMiddleware
 from app.responsecache import WriteInvalidation
 from app.rest import (
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             header_name=REQUEST_ID_HEADER,
                             validator=valid_request_id,
                         ),
+                        Middleware(RequestTextMiddleware),
                         Middleware(metrics.MetricsMiddleware),
                         Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
                     ],
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 header_name=REQUEST_ID_HEADER,
                 validator=valid_request_id,
             ),
+            # Before anything reads the path: no NUL, control character or bad UTF-8 in it.
+            Middleware(RequestTextMiddleware),
             Middleware(AccessLogMiddleware),
             Middleware(metrics.MetricsMiddleware),
             Middleware(CompressMiddleware, minimum_size=500),
