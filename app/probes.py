@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from app.openapi import operation
 from app.rest.shapes import LivenessProbe, ReadinessProbe
+from db import dead_letters
 
 
 @operation(summary="Liveness probe", tags=["probes"], responses={200: LivenessProbe})
@@ -38,6 +39,8 @@ async def readyz(request: Request) -> Response:
         async with asyncio.timeout(2):
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+                # Refused for their data, not for the database: counted, never "degraded".
+                body["ingest"]["deadLetters"] = await dead_letters.count(conn)  # type: ignore[index]
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         body |= {"status": "unavailable", "database": str(exc)[:200] or type(exc).__name__}
         return JSONResponse(body, status_code=503)

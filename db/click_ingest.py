@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any
 
 from db.bulk import pg_unnest_sql
+from db.faults import is_data_error
 from db.rollups import (
     _BREAKDOWN_KEYS,
     _BREAKDOWN_WEEKLY_KEYS,
@@ -150,6 +151,14 @@ async def write_click_batch(connection: Any, clicks: list[Any]) -> int:
     return int(await connection.fetchval(click_batch_sql(), *click_batch_args(clicks)))
 
 
+class _KeepConnection(Exception):
+    """Carries a data error out of the retry loop without discarding the connection."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class ClickLane:
     """One ingest writer's own PostgreSQL connection for click batches.
 
@@ -178,12 +187,18 @@ class ClickLane:
                 try:
                     return await write_click_batch(self._raw, clicks)
                 except Exception as exc:
+                    if is_data_error(exc):
+                        # The rows' fault: the statement failed alone (autocommit) and the
+                        # connection is fine; the writer splits the batch.
+                        raise _KeepConnection(exc) from exc
                     deadlock = getattr(exc, "sqlstate", None) == "40P01"
                     if attempt == 2 or not (deadlock or reused):
                         raise
                     if not deadlock:
                         await self._discard()
             raise AssertionError("unreachable")
+        except _KeepConnection as kept:
+            raise kept.error from None
         except BaseException:
             await self._discard()
             raise

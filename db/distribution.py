@@ -38,6 +38,7 @@ REFERENCE_TABLES = ("accounts", "handles")
 LOCAL_TABLES = (
     "access_tokens",
     "outbox_events",
+    "dead_letters",
     "webhook_subscriptions",
     "webhook_deliveries",
     "webhook_attempts",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
+    Text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -208,6 +209,19 @@ class OutboxEvent(SQLModel, table=True):
     status: str = Field(default="PENDING", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False)
+
+
+class DeadLetter(SQLModel, table=True):
+    """An event already acknowledged (a click answered with its redirect) that the database
+    refused for its data: kept as JSON text for an operator to inspect, never retried."""
+
+    __tablename__ = "dead_letters"
+    account_id: str = Field(primary_key=True, max_length=24)
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=16)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    error: str = Field(max_length=500)
     created_at: datetime = _ts(nullable=False)
 
 

@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.bulk import pg_insert_unnest
 from db.click_ingest import ClickLane
+from db.dead_letters import click_letter, set_aside, unreadable_letter
 from db.engine import insert_for
+from db.faults import is_data_error
 from db.rollups import apply_rollups
 from db.tables import Click, Conversion
-from resolvers.errors import Overloaded, Unavailable
+from resolvers.errors import DomainError, InvalidInput, Overloaded, Unavailable
 from resolvers.journal import ClickJournal
-from resolvers.telemetry import INGEST_BATCH_SIZE
+from resolvers.telemetry import INGEST_BATCH_SIZE, INGEST_DEAD_LETTERS, INGEST_REFUSED
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -38,6 +40,7 @@ class IngestStats:
     last_batch_size: int = 0
     journaled: int = 0
     replayed: int = 0
+    dead_lettered: int = 0
 
 
 @dataclass
@@ -89,6 +92,7 @@ class IngestWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._writers = writers
         self.stats = IngestStats()
+        self._replay_set_aside = 0  # journaled clicks replay set aside, for its count
         # Called after each commit with (handle, campaign ids touched).
         self.on_commit: list[Callable[[str, set[str]], None]] = []
 
@@ -203,7 +207,13 @@ class IngestWriter:
         conversion_jobs: list[_ConversionJob],
         lane: ClickLane | None = None,
     ) -> bool:
-        """One transaction; every job's future is resolved. False if it did not commit."""
+        """One transaction; every job's future is resolved. False if it did not commit.
+
+        A batch the database refuses for its data is split until the bad events stand
+        alone: every good event commits, each bad one is refused on its own (its request
+        gets a 4xx; a click is set aside as a dead letter). Only a database that cannot be
+        reached (or does not answer within the budget) sends clicks to the journal.
+        """
         # A click batch that cannot commit within the budget goes to the journal; a
         # conversion batch (a larger write, not journaled) gets a longer timeout.
         budget = self._budget if clicks else max(self._budget, self._conversion_timeout)
@@ -213,6 +223,14 @@ class IngestWriter:
             )
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
+            if is_data_error(exc):
+                log.warning(
+                    "ingest batch of %d jobs refused for its data (%s); splitting it",
+                    len(batch),
+                    _describe(exc),
+                )
+                await self._isolate(batch, lane, exc)
+                return True
             log.exception("ingest batch of %d jobs failed", len(batch))
             if self.journal is not None:
                 if clicks:
@@ -223,9 +241,15 @@ class IngestWriter:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return False
+        self._committed(batch, clicks, results)
+        return True
+
+    def _committed(
+        self, batch: list[_ClickJob | _ConversionJob], clicks: list[Click], results: dict[int, Any]
+    ) -> None:
         self.stats.batches += 1
         self.stats.clicks += len(clicks)
-        self.stats.conversion_batches += len(conversion_jobs)
+        self.stats.conversion_batches += sum(isinstance(j, _ConversionJob) for j in batch)
         self.stats.last_batch_size = len(batch)
         if clicks:
             INGEST_BATCH_SIZE.observe(len(clicks))
@@ -247,7 +271,76 @@ class IngestWriter:
         for callback in self.on_commit:
             for handle, campaign_ids in touched.items():
                 callback(handle, campaign_ids)
-        return True
+
+    async def _isolate(
+        self, batch: list[_ClickJob | _ConversionJob], lane: ClickLane | None, cause: Exception
+    ) -> None:
+        """Commit what ``batch`` holds apart from the events that made it fail."""
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            for part in (batch[:middle], batch[middle:]):
+                await self._commit(
+                    part,
+                    [j.click for j in part if isinstance(j, _ClickJob)],
+                    [j for j in part if isinstance(j, _ConversionJob)],
+                    lane,
+                )
+            return
+        (job,) = batch
+        if isinstance(job, _ConversionJob):
+            await self._isolate_events(job, lane, cause)
+        else:
+            await self._refuse_click(job, cause)
+
+    async def _isolate_events(
+        self, job: _ConversionJob, lane: ClickLane | None, cause: Exception
+    ) -> None:
+        """Split one request's conversion events; the ones the database refuses are
+        answered ``rejected`` (a single event: the request's 400) and the rest commit."""
+        if len(job.events) == 1:
+            INGEST_REFUSED.labels("conversion").inc()
+            if not job.future.done():
+                job.future.set_exception(_refusal("The event", cause))
+            return
+        middle = len(job.events) // 2
+        loop = asyncio.get_running_loop()
+        results: list[Any] = []
+        for offset, events in ((0, job.events[:middle]), (middle, job.events[middle:])):
+            part = _ConversionJob(job.account, job.handle, events, loop.create_future())
+            await self._commit([part], [], [part], lane)
+            try:
+                part_results = part.future.result()
+            except DomainError as exc:
+                if len(events) != 1 or exc.status >= 500:
+                    _settle(job.future, exc)
+                    return
+                part_results = [_rejected(0, events[0], exc)]
+            except Exception as exc:  # noqa: BLE001 - the database went away meanwhile
+                _settle(job.future, exc)
+                return
+            for result in part_results:
+                result.index += offset
+            results.extend(part_results)
+        if not job.future.done():
+            job.future.set_result(results)
+
+    async def _refuse_click(self, job: _ClickJob, cause: Exception) -> None:
+        """A click the database refuses for its data: set aside as a dead letter."""
+        INGEST_REFUSED.labels("click").inc()
+        try:
+            await self._set_aside([job.click], cause)
+        except Exception as exc:  # noqa: BLE001 - the database went away meanwhile
+            log.warning("dead letter not written (%s)", _describe(exc))
+            if self.journal is not None:
+                await self._journal_batch([job], [job.click], [], exc)
+                return
+        _settle(job.future, _refusal("The click", cause))
+
+    async def _set_aside(self, clicks: list[Click], cause: Exception) -> None:
+        await set_aside(self._sessions, [click_letter(c, _describe(cause)) for c in clicks])
+        self.stats.dead_lettered += len(clicks)
+        INGEST_DEAD_LETTERS.labels("click").inc(len(clicks))
+        log.warning("%d click(s) set aside as dead letters: %s", len(clicks), _describe(cause))
 
     async def _journal_batch(
         self,
@@ -279,17 +372,40 @@ class IngestWriter:
                 job.future.set_result(None)
 
     async def replay_journal(self) -> int:
-        """Drain journal files into the database; raise if the database is still down."""
+        """Drain journal files into the database; raise if the database is still down.
+
+        Clicks the database refuses for their data (and lines that cannot be read) are set
+        aside as dead letters, so that one bad record never holds the journal back.
+        """
         if self.journal is None:
             return 0
-
-        async def write(chunk: list[Click]) -> None:
-            await asyncio.wait_for(write_batch(self._sessions, chunk, []), self._budget * 5)
-
         async with self._journal_lock:
-            replayed = await self.journal.replay(write)
+            set_aside_before = self._replay_set_aside
+            replayed = await self.journal.replay(self._replay_chunk, self._set_aside_line)
+            replayed -= self._replay_set_aside - set_aside_before
         self.stats.replayed += replayed
         return replayed
+
+    async def _replay_chunk(self, chunk: list[Click]) -> None:
+        try:
+            await asyncio.wait_for(write_batch(self._sessions, chunk, []), self._budget * 5)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise  # still unavailable: the file stays for the next replay
+            if len(chunk) == 1:
+                INGEST_REFUSED.labels("click").inc()
+                await self._set_aside(chunk, exc)
+                self._replay_set_aside += 1
+                return
+            middle = len(chunk) // 2
+            await self._replay_chunk(chunk[:middle])
+            await self._replay_chunk(chunk[middle:])
+
+    async def _set_aside_line(self, line: str, cause: Exception) -> None:
+        await set_aside(self._sessions, [unreadable_letter(line, _describe(cause))])
+        self.stats.dead_lettered += 1
+        INGEST_DEAD_LETTERS.labels("journal_line").inc()
+        log.warning("unreadable journal line set aside as a dead letter: %s", _describe(cause))
 
     async def _recover_loop(self) -> None:
         """Replay orphaned journals at start, then whenever the database comes back."""
@@ -305,6 +421,28 @@ class IngestWriter:
 
 # Kept for callers that only write clicks.
 ClickWriter = IngestWriter
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's type and first line: enough for a log line or a dead letter."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def _refusal(what: str, cause: BaseException) -> InvalidInput:
+    return InvalidInput(f"{what} could not be stored: {_describe(cause)}")
+
+
+def _rejected(index: int, event: Any, exc: DomainError) -> Any:
+    from resolvers.conversions import ConversionResult
+
+    event_id = getattr(event, "eventId", None)
+    return ConversionResult(index, "rejected", event_id, code=exc.code, message=exc.message)
+
+
+def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def _size(job: _ClickJob | _ConversionJob) -> int:

@@ -105,24 +105,36 @@ class ClickJournal:
     def close(self) -> None:
         self.rotate()
 
-    async def replay(self, write: Callable[[list[Click]], Awaitable[Any]]) -> int:
+    async def replay(
+        self,
+        write: Callable[[list[Click]], Awaitable[Any]],
+        set_aside: Callable[[str, Exception], Awaitable[Any]] | None = None,
+    ) -> int:
         """Replay every unheld journal file through ``write``; return clicks replayed.
 
         A file is deleted only after all its clicks were written, so a crash mid-replay
-        leaves it for the next replay (which skips what is already in the database).
+        leaves it for the next replay (which skips what is already in the database). A line
+        that cannot be decoded goes to ``set_aside`` (or is skipped with a warning) instead
+        of holding the file back for ever.
         """
         self.rotate()
-        replayed = await self._replay(write)
+        replayed = await self._replay(write, set_aside)
         # Recounted only after a full pass (cheap then: what is left is held by live
         # processes); a failed pass leaves the count as it was, minus the files it drained.
         self._orphaned = self.count_orphaned()
         return replayed
 
-    async def _replay(self, write: Callable[[list[Click]], Awaitable[Any]]) -> int:
+    async def _replay(
+        self,
+        write: Callable[[list[Click]], Awaitable[Any]],
+        set_aside: Callable[[str, Exception], Awaitable[Any]] | None,
+    ) -> int:
         replayed = 0
         for path in sorted(self.directory.glob("clicks-*.jsonl")):
             try:
-                handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+                # A corrupt byte must not stop the file: it decodes to U+FFFD, and the line
+                # is then refused by the database or by the decoder and set aside.
+                handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
             except FileNotFoundError:
                 continue
             try:
@@ -138,7 +150,14 @@ class ClickJournal:
                     if not line.endswith("\n"):
                         break  # torn last line of a crash: it was never acknowledged
                     lines += 1
-                    chunk.append(_decode(line))
+                    try:
+                        chunk.append(_decode(line))
+                    except (ValueError, TypeError, KeyError) as exc:  # corrupt: never readable
+                        if set_aside is None:
+                            log.warning("unreadable journal line skipped: %s", exc)
+                        else:
+                            await set_aside(line.rstrip("\n"), exc)
+                        continue
                     if len(chunk) >= REPLAY_CHUNK:
                         await write(chunk)
                         replayed += len(chunk)

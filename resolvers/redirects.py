@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.rollups import local_day
 from db.tables import Account, Campaign, ClickRecord, Handle, Link
 from resolvers.domain import CampaignStatus, utcnow
-from resolvers.errors import Overloaded
+from resolvers.errors import DomainError, Overloaded
 from resolvers.traffic import (
     classify_user_agent,
     normalise_country,
@@ -193,6 +193,9 @@ async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirec
         await services.ingest.record(click)
     except Overloaded:
         raise
+    except DomainError as exc:  # refused for its data and set aside as a dead letter
+        log.warning("click on %s/%s not recorded: %s", handle, slug, exc.message)
+        return Redirect(location, None)
     except Exception:  # noqa: BLE001 - the visitor still gets the destination
         log.exception("click on %s/%s not recorded", handle, slug)
         return Redirect(location, None)

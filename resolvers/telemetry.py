@@ -65,6 +65,20 @@ INGEST_JOURNAL_DEPTH = Gauge(
     "Clicks in the local journal, waiting for the database to take them.",
     registry=REGISTRY,
 )
+INGEST_DEAD_LETTERS = Counter(
+    "funnelgate_ingest_dead_letters",
+    "Acknowledged clicks the database refused for their data, set aside in the dead_letters "
+    "table (by kind: click, journal_line).",
+    ["kind"],
+    registry=REGISTRY,
+)
+INGEST_REFUSED = Counter(
+    "funnelgate_ingest_refused_events",
+    "Events a group commit refused for their data after splitting its batch (by kind: "
+    "click, conversion); the rest of the batch committed.",
+    ["kind"],
+    registry=REGISTRY,
+)
 WEBHOOK_DELIVERIES = Counter(
     "funnelgate_webhook_deliveries",
     "Webhook delivery attempts by outcome: delivered, retry (failed, will retry), "

@@ -123,16 +123,19 @@ async def test_a_lane_reconnects_when_its_connection_was_killed(engine):
     assert await _clicks_stored(engine, account_id) == 20
 
 
-async def test_a_failed_statement_discards_the_connection_and_writes_nothing(engine):
+async def test_a_statement_refused_for_its_data_writes_nothing_and_keeps_the_connection(engine):
     account_id = uuid.uuid4().hex[:24]
     clicks = _varied_clicks(account_id, 5, seed=11)
     clicks[3].id = "x" * 40  # longer than the column: the whole batch fails
     lane = ClickLane(engine)
     try:
+        await lane.write(clicks[:1])
+        connection = lane._raw
         with pytest.raises(Exception, match="too long"):
             await lane.write(clicks)
-        assert lane._raw is None
-        assert await lane.write(clicks[:3]) == 3
+        # The rows' fault, not the connection's: the writer splits the batch on it.
+        assert lane._raw is connection
+        assert await lane.write(clicks[:3]) == 2
     finally:
         await lane.close()
     assert await _clicks_stored(engine, account_id) == 3

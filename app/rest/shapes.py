@@ -298,6 +298,12 @@ class IngestState(_Shape):
     degraded: bool = Field(description="Clicks go to the journal while the database lags.")
     journalDepth: int = Field(ge=0)
     queueDepth: int = Field(ge=0)
+    deadLetters: int | None = Field(
+        default=None,
+        ge=0,
+        description="Acknowledged clicks the database refused for their data, set aside in "
+        "the dead_letters table (not a degradation: the rest of their batches committed).",
+    )
 
 
 class ReadinessProbe(_Shape):
