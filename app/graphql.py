@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from app.openapi import Param, Reply, operation
-from app.persisted import PersistedQueries, PersistedQueryError, RequestErrorResult
-from app.responsecache import CachedResponses, EncodedResponse, ResponseCache
+from app.persisted import PersistedQueries, RequestError, RequestErrorResult
+from app.responsecache import CachedResponses, EncodedResponse, ResponseCache, operation_type
 from app.services import Services
 from resolvers.auth import authenticate
 from resolvers.context import Context
-from resolvers.errors import Unauthenticated
+from resolvers.errors import InvalidInput, Unauthenticated
+from resolvers.storable import unstorable_reason
 from schema import build_schema
+from schema.storable import request_problem
 
 try:  # where strawberry's HTTP layer takes its HTTPException from
     from cross_web import HTTPException
@@ -81,7 +85,7 @@ class GraphQLApp(CachedResponses, GraphQL):
         self.persisted = PersistedQueries.from_settings(services.settings, services.redis)
         self.response_cache = ResponseCache.from_settings(services.settings, services.redis)
         if self.response_cache is not None:
-            services.ingest.on_commit.append(self.response_cache.touch)
+            services.change_hub.listen(self.response_cache.changed)
 
     def encode_json(self, data: object) -> str | bytes:
         if isinstance(data, EncodedResponse):  # from the response cache's encoding
@@ -90,6 +94,19 @@ class GraphQLApp(CachedResponses, GraphQL):
             return orjson.dumps(data).decode()
         except TypeError:  # beyond orjson (integers over 64 bits): the standard encoder
             return super().encode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """HTTP bodies, GET parameters and websocket messages. orjson first; the standard
+        decoder for what only it accepts (an escaped lone surrogate, refused later with a
+        code); JSON nested past either decoder's depth is malformed, not a RecursionError."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return json.loads(data)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from exc
 
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry only expects malformed JSON: bytes that are not UTF-8, or a bare string,
@@ -117,12 +134,24 @@ class GraphQLApp(CachedResponses, GraphQL):
         root_value: Any,
         sub_response: Any,
     ) -> Any:
-        """Fills the query in from a persisted-query hash before Strawberry runs it."""
+        """Refuses hostile input, fills the query in from a persisted-query hash and refuses
+        subscriptions (served on the websocket only) before Strawberry runs anything."""
         if isinstance(request_data, list):  # batching is off: Strawberry refuses lists earlier
             raise HTTPException(400, "Batched operations are not supported.")
         try:
+            _check_request(request_data)
             request_data = await self.persisted.resolve(request_data)
-        except PersistedQueryError as exc:
+            if (
+                request_data.query is not None
+                and operation_type(request_data.query, request_data.operation_name)
+                is OperationType.SUBSCRIPTION
+            ):
+                raise RequestError(
+                    "Subscriptions are served over the websocket (graphql-transport-ws) only.",
+                    InvalidInput.code,
+                    400,
+                )
+        except RequestError as exc:
             if exc.status != 200:
                 sub_response.status_code = exc.status
             return exc.result()
@@ -160,3 +189,19 @@ class GraphQLApp(CachedResponses, GraphQL):
             except Unauthenticated as exc:
                 raise ConnectionRejectionError({"code": "unauthenticated"}) from exc
         return await super().on_ws_connect(context)
+
+
+def _check_request(data: Any) -> None:
+    """RequestError (400) for a request no resolver, cache or hash may see: query text or
+    operation name the databases cannot store, variables or extensions too deep or holding
+    such text."""
+    name = data.operation_name
+    if name is not None and not isinstance(name, str):
+        raise RequestError("operationName must be a string.", InvalidInput.code, 400)
+    for field, text in (("query", data.query), ("operationName", name)):
+        reason = None if text is None else unstorable_reason(text)
+        if reason is not None:
+            raise RequestError(f"{field}: {reason}", InvalidInput.code, 400)
+    problem = request_problem(data.variables, data.extensions)
+    if problem is not None:
+        raise RequestError(problem, InvalidInput.code, 400)

@@ -35,7 +35,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _REDIS_TTL_S = 7 * 24 * 3600
 
 
-class PersistedQueryError(Exception):
+class RequestError(Exception):
     """A request-level failure: answered as ``{"errors": [...]}`` without running anything."""
 
     def __init__(self, message: str, code: str, status: int = 200) -> None:
@@ -45,6 +45,10 @@ class PersistedQueryError(Exception):
 
     def result(self) -> RequestErrorResult:
         return RequestErrorResult(data=None, errors=[self.error])
+
+
+class PersistedQueryError(RequestError):
+    """A persisted-query hash that cannot be turned into a query."""
 
 
 class RequestErrorResult(ExecutionResult):

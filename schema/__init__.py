@@ -22,9 +22,11 @@ from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.compiled import compiled_execution_context
 from schema.cost import QueryCostLimiter
 from schema.errors import DomainErrorExtension
+from schema.introspection import IntrospectionLimiter, IntrospectionResults
 from schema.metrics import MetricsExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
+from schema.storable import StorableInput
 from schema.subscriptions import Subscription
 from schema.tokens import TokenMutation, TokenQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
@@ -89,5 +91,10 @@ def _operation_gates(settings: Settings) -> list:
             raise ValueError("FUNNELGATE_GRAPHQL_ALLOWLIST needs FUNNELGATE_GRAPHQL_ALLOWLIST_FILE")
         registered = frozenset(load_allowlist(settings.graphql_allowlist_file))
         gates.append(lambda: OperationAllowList(registered))
-    gates.append(lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost))
+    introspection = IntrospectionResults()  # per schema
+    gates += [
+        StorableInput,
+        lambda: IntrospectionLimiter(settings.graphql_max_depth, introspection),
+        lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost),
+    ]
     return gates

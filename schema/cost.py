@@ -3,8 +3,11 @@
 Every field costs 1, times the number of times it can run: a list field multiplies what it
 selects by its ``first``/``last``/``limit`` argument (or ``DEFAULT_LIST_SIZE``); on a
 connection field (an object with such an argument) the page size multiplies the list inside
-it (``edges``), not ``pageInfo``. Introspection fields are free: introspection has its
-own switch. Fragments on several types all count, so the figure errs high.
+it (``edges``), not ``pageInfo``. Introspection has a price too: ``__schema`` costs
+``SCHEMA_COST`` whatever it selects (its lists are the schema's, not pages; an operation may
+select it once, see ``schema/introspection.py``), ``__type`` and what it selects count like
+any other field, and only ``__typename`` is free. Fragments on several types all count, so
+the figure errs high.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     SelectionSetNode,
+    TypeMetaFieldDef,
     ValueNode,
     VariableNode,
     get_named_type,
@@ -33,6 +37,8 @@ from strawberry.extensions import SchemaExtension
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 DEFAULT_LIST_SIZE = 10
+# A full introspection resolves thousands of fields: a fifth of the default budget.
+SCHEMA_COST = 2000
 SIZE_ARGUMENTS = ("first", "last", "limit")
 
 
@@ -108,9 +114,13 @@ class _CostWalker:
 
     def field(self, node: FieldNode, parent: Any, page: int | None) -> int:
         name = node.name.value
-        if name.startswith("__"):
+        if name == "__typename":
             return 0
+        if name == "__schema":
+            return SCHEMA_COST
         definition = (getattr(parent, "fields", None) or {}).get(name)
+        if definition is None and name == "__type":
+            definition = TypeMetaFieldDef
         if definition is None or node.selection_set is None:
             return 1
         size = self._size(node, definition)

@@ -50,8 +50,10 @@ def cost(schema: Any, query: str, variables: dict[str, Any] | None = None) -> in
             " { total rows { value } } }",
             1 + 1 + (1 + 3 * 1),
         ),
-        # introspection is free
-        ("{ __schema { types { name fields { name } } } }", 0),
+        # __schema costs SCHEMA_COST whatever it selects; __type counts like other fields
+        ("{ __schema { types { name fields { name } } } }", 2000),
+        # __type 1 + name 1 + fields (1 + 10 x name 1)
+        ('{ __type(name: "Query") { name fields { name } } }', 1 + 1 + (1 + 10 * 1)),
         ("{ __typename }", 0),
     ],
 )
@@ -87,8 +89,8 @@ def test_the_named_operation_is_the_one_priced(graphql_schema: Any) -> None:
     assert operation_cost(graphql_schema, document, "Missing") is None
 
 
-def test_graphiql_introspection_stays_within_any_limit(graphql_schema: Any) -> None:
-    assert cost(graphql_schema, get_introspection_query()) == 0
+def test_graphiql_introspection_fits_the_default_limit(graphql_schema: Any) -> None:
+    assert cost(graphql_schema, get_introspection_query()) == 2000 <= Settings().graphql_max_cost
 
 
 @contextlib.asynccontextmanager
