@@ -11,15 +11,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import orjson
 from mcp.server.fastmcp import Context as ToolContext
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.fastmcp.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
 from pydantic import Field
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.openapi import Reply, operation
 from app.rest.views import campaign_json, funnel_json, health_json, page_json, site_page_json
@@ -28,6 +30,7 @@ from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.domain import CampaignStatus
 from resolvers.errors import DomainError, Unauthenticated
+from resolvers.storable import MAX_JSON_DEPTH, json_problem
 
 if TYPE_CHECKING:
     from app.services import Services
@@ -236,4 +239,69 @@ class MCPEndpoint:
             )
             await response(scope, receive, send)
             return
+        if scope["method"] == "POST" and "application/json" in Headers(scope=scope).get(
+            "content-type", ""
+        ):
+            body = await _read_body(receive)
+            refusal = _refusal(body)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            receive = _replay(body, receive)
         await self.server.session_manager.handle_request({**scope, CONTEXT_KEY: ctx}, receive, send)
+
+
+# The arguments of tools/call sit two levels below ``params``; a page's schema JSON inside
+# them may nest as deep as the pages routes accept.
+_PARAMS_DEPTH = MAX_JSON_DEPTH + 2
+
+
+def _refusal(body: bytes) -> JSONResponse | None:
+    """A 400 JSON-RPC error for a message the SDK would crash on or a resolver must not see
+    (not UTF-8 or JSON, nested too deep, text the databases cannot store), else None."""
+    try:
+        message = orjson.loads(body)  # strict UTF-8; no lone surrogates; depth-limited
+    except orjson.JSONDecodeError as exc:
+        return _error(None, PARSE_ERROR, f"Parse error: {exc}")
+    if not isinstance(message, dict):
+        problem = json_problem(message, max_depth=_PARAMS_DEPTH + 1)
+        return None if problem is None else _error(None, INVALID_REQUEST, problem)
+    envelope = {key: value for key, value in message.items() if key != "params"}
+    problem = json_problem(envelope, max_depth=2)
+    if problem is not None:
+        return _error(None, INVALID_REQUEST, f"Invalid request: {problem}")
+    problem = json_problem(message.get("params"), max_depth=_PARAMS_DEPTH)
+    if problem is not None:
+        return _error(message.get("id"), INVALID_PARAMS, f"Invalid params: params.{problem}")
+    return None
+
+
+def _error(message_id: object, code: int, text: str) -> JSONResponse:
+    # The SDK's own id for an error it cannot tie to a request.
+    if not isinstance(message_id, str | int) or isinstance(message_id, bool):
+        message_id = "server-error"
+    error = {"jsonrpc": "2.0", "id": message_id, "error": {"code": code, "message": text}}
+    return JSONResponse(error, status_code=400)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the SDK: the body read already, then the client's own messages."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
