@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from resolvers.errors import DomainError, Overloaded, Unavailable
@@ -47,6 +47,12 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    """The client left before its request was read: its doing, so no traceback and no 5xx."""
+    log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)  # never sent; nginx's "client closed request"
+
+
 async def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
@@ -57,5 +63,6 @@ async def internal_error_handler(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
+    ClientDisconnect: client_disconnect_handler,
     Exception: internal_error_handler,
 }

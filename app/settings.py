@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     http_max_header_bytes: int = Field(default=32 * 1024, ge=1024)  # request line + headers
     http_header_timeout_s: float = Field(default=10.0, gt=0)  # to send the request head
+    http_body_timeout_s: float = Field(default=30.0, gt=0)  # then the whole body
     http_keep_alive_s: int = Field(default=5, ge=1)  # idle keep-alive connections
     http_graceful_shutdown_s: int = Field(default=30, ge=1)  # SIGTERM: in-flight requests
     http_limit_concurrency: int | None = Field(default=None, ge=1)  # then 503; None: off
