@@ -82,7 +82,8 @@ def api_schema(backend: str, settings: Settings, tmp_path: Path) -> Iterator[Any
 
 
 # /mcp speaks JSON-RPC framed by the MCP SDK (whose refusals carry no Content-Type); its own
-# tests drive it with the SDK's client.
+# tests drive it with the SDK's client. from_fixture renames pytest's test node through a
+# private attribute that pytest 9.2 removed, hence pyproject.toml's cap on pytest.
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/mcp")
 
 
