@@ -8,12 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 # pyproject.toml names README.md as the package readme, so the build needs it.
-COPY pyproject.toml README.md ./
+# constraints.txt pins the runtime packages to the versions the test suite passes with.
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY schema ./schema
 COPY resolvers ./resolvers
 COPY db ./db
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && rm -rf /src
 
 # Unprivileged runtime user; /data holds object storage (and the SQLite file if no
