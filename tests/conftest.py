@@ -89,6 +89,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Tests drive webhook delivery with resolvers.webhook_worker.run_once, so that no
         # background pass races a test's look at the outbox or posts to a fuzzed URL.
         webhook_worker_enabled=False,
+        # A click batch slower than the budget is journaled and counted only after a replay,
+        # so on a loaded machine a test could read before its click is counted. Tests of the
+        # budget itself (test_faults.py, test_fault_units.py) set their own.
+        ingest_commit_budget_s=60.0,
     )
 
 
