@@ -50,12 +50,14 @@ async def test_a_slow_reload_serves_the_last_value_and_refreshes_it_when_it_comp
     source = FlakyLoader()
     loader = StaleOnErrorLoader(source, timeout_s=0.05)
     assert await loader("a") == "a:v1"
-    source.delay, source.value = 0.3, "v2"
+    # The reload takes far longer than the callers' 0.05 s wait, so that a loaded machine
+    # cannot blur "served the last value" into "waited for the reload".
+    source.delay, source.value = 1.0, "v2"
     started = time.monotonic()
     results = await asyncio.gather(*(loader("a") for _ in range(5)))
-    assert results == ["a:v1"] * 5 and time.monotonic() - started < 0.25
+    assert results == ["a:v1"] * 5 and time.monotonic() - started < 0.5
     assert source.calls == 2, "concurrent reloads of one key share one database query"
-    await asyncio.sleep(0.4)  # the background reload finishes
+    await asyncio.sleep(1.1)  # the background reload finishes
     source.delay, source.fail = 0, ConnectionRefusedError("down")
     assert await loader("a") == "a:v2"
     assert loader.stale_served == 6
