@@ -32,9 +32,8 @@ def _pg_array_type(column: Any) -> str:
 @lru_cache(maxsize=64)
 def _unnest_statement(table: Table, columns: tuple[str, ...], conflict: str) -> Any:
     """Built once per shape: the statement object, so its cache key is computed once too."""
-    casts = ", ".join(
-        f"CAST(:c{i} AS {_pg_array_type(table.c[name])})" for i, name in enumerate(columns)
-    )
+    # Parameters named after their columns: a tracked session reads the handles off them.
+    casts = ", ".join(f"CAST(:{name} AS {_pg_array_type(table.c[name])})" for name in columns)
     names = ", ".join(f'"{name}"' for name in columns)
     return text(f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({casts}) {conflict}')
 
@@ -48,7 +47,7 @@ async def pg_insert_unnest(
     """Insert ``rows`` (all with the same keys) with ``conflict`` appended verbatim
     (``ON CONFLICT …`` and optionally ``RETURNING …``)."""
     columns = tuple(rows[0])
-    params = {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
+    params = {name: [row[name] for row in rows] for name in columns}
     return await conn.execute(_unnest_statement(table, columns, conflict), params)
 
 

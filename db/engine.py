@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db.changes import SINK, ChangeSink, ChangeTrackingSession
+
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the ingest writer; busy_timeout waits instead of failing.
@@ -41,8 +43,16 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     return create_async_engine(url, **kw)
 
 
-def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(
+    engine: AsyncEngine, on_change: ChangeSink | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of ``engine``; with ``on_change``, each commit reports the handles it wrote
+    (see db.changes)."""
+    if on_change is None:
+        return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(
+        engine, class_=ChangeTrackingSession, expire_on_commit=False, info={SINK: on_change}
+    )
 
 
 def insert_for(engine_or_session: Any) -> Any:

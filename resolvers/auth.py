@@ -85,7 +85,9 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
             raise Unauthenticated("Token expired")
         if row.last_used_at is None or now - as_utc(row.last_used_at) > _LAST_USED_GRANULARITY:
             await session.execute(
-                update(AccessToken).where(AccessToken.id == row.id).values(last_used_at=now)
+                update(AccessToken)
+                .where(AccessToken.handle == row.handle, AccessToken.id == row.id)
+                .values(last_used_at=now)
             )
             await session.commit()
     return Principal(

@@ -322,6 +322,7 @@ async def record(
         result = await session.execute(
             update(WebhookDelivery)
             .where(
+                WebhookDelivery.handle == claim.handle,  # names the handle it changes
                 WebhookDelivery.id == claim.delivery_id,
                 WebhookDelivery.next_attempt_at == claim.lease,
             )
