@@ -19,7 +19,6 @@ from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
 from app.mcp import MCPEndpoint
 from app.middleware.request_text import RequestTextMiddleware
 from app.ratelimit import RateLimitMiddleware
-from app.responsecache import WriteInvalidation
 from app.rest import (
     analytics,
     campaigns,
@@ -101,7 +100,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(CompressMiddleware, minimum_size=500),
             Middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes),
             Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
-            Middleware(WriteInvalidation, cache=graphql.response_cache),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

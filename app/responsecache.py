@@ -2,35 +2,35 @@
 
 Keyed by the query text's hash, the operation name, the variables and the caller's scope
 (principal kind, subject, role per handle, PAT scopes): never shared across tenants or
-roles. Only error-free results of queries are stored. Every handle has a generation that
-ingest commits (clicks, conversions) and API writes (mutations; non-GET requests under
-``/v2/handles/{h}/``) bump; an entry remembers the generations of its scope's handles and
-is dropped when one moved. The TTL bounds what writes of other gateway processes can leave
-behind. In memory (bounded LRU), or in Redis when ``FUNNELGATE_REDIS_URL`` is set.
-GET requests with a persisted-query hash also get ``ETag`` and ``Cache-Control``.
+roles. Only error-free results of queries are stored. Every handle has a generation, bumped
+whenever the ChangeHub reports a committed write of the handle (whatever door it came
+through: REST, GraphQL, MCP, ingest); an entry remembers the generations of its scope's
+handles (and of ``ANY_HANDLE``) and is dropped when one moved. In memory (bounded LRU), or
+in Redis when ``FUNNELGATE_REDIS_URL`` is set, where the bump is shared by every process
+before the write returns. The TTL bounds what writes the hub never hears of (another
+program's) can leave behind. GET requests with a persisted-query hash also get ``ETag``
+and ``Cache-Control``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import re
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import orjson
 from graphql import OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Send
-from starlette.types import Scope as ASGIScope
 from strawberry.types import ExecutionResult
+
+from db.changes import ANY_HANDLE
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -38,26 +38,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("funnelgate.responsecache")
 
-WRITTEN_HANDLES = "funnelgate.written_handles"  # request state: handles a mutation wrote to
 _PENDING = "funnelgate.response_cache"  # request state: what to store after encoding
-_HANDLE_PATH = re.compile(r"^/v2/handles/([^/]+)(?:/|$)")
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_BYTES = 64 * 1024 * 1024  # memory store: total size of the bodies it keeps
 
 
 @dataclass(frozen=True)
 class CallerScope:
     key: str
-    handles: tuple[str, ...]
+    handles: tuple[str, ...]  # whose generations an entry of this scope depends on
 
 
 def caller_scope(principal: Principal | None) -> CallerScope:
     if principal is None:
-        return CallerScope("anonymous", ())
+        return CallerScope("anonymous", (ANY_HANDLE,))
     roles = ",".join(f"{h}={r.value}" for h, r in sorted(principal.roles.items()))
     scopes = ",".join(sorted(principal.scopes))
     return CallerScope(
-        f"{principal.kind}|{principal.subject}|{roles}|{scopes}", tuple(sorted(principal.roles))
+        f"{principal.kind}|{principal.subject}|{roles}|{scopes}",
+        (*sorted(principal.roles), ANY_HANDLE),
     )
 
 
@@ -111,12 +109,8 @@ class MemoryStore:
         while len(self._entries) > self.max_entries or self._bytes > _MAX_BYTES:
             self._drop(next(iter(self._entries)))
 
-    def touch(self, handles: list[str]) -> None:
-        for handle in handles:
-            self.generations[handle] = self.generations.get(handle, 0) + 1
-
-    async def bump(self, handles: list[str]) -> None:
-        self.touch(handles)
+    def changed(self, handle: str) -> None:
+        self.generations[handle] = self.generations.get(handle, 0) + 1
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -126,16 +120,15 @@ class MemoryStore:
 
 class RedisStore:
     """Entries and generations in Redis, shared by every gateway process. The generations
-    of this store's process are checked too on its own entries, so that an ingest commit
-    counts before its INCR lands. A Redis failure is a miss (logged once); the TTL still
-    bounds staleness."""
+    of this store's process are checked too on its own entries, so that a write counts here
+    before its INCR lands. A Redis failure is a miss (logged once); the TTL still bounds
+    staleness."""
 
     def __init__(self, redis: Any, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:rc:"
         self.local = MemoryStore(1)
         self._instance = uuid.uuid4().hex[:16]  # tells this store's own entries apart
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._failing = False
 
     async def lookup(self, key: str, handles: tuple[str, ...]) -> tuple[bytes | None, Any]:
@@ -165,25 +158,18 @@ class RedisStore:
         except Exception as exc:  # noqa: BLE001 - Redis is an optimisation here
             self._failed(exc)
 
-    def touch(self, handles: list[str]) -> None:
-        """From synchronous callers (ingest commits): the shared generations follow."""
-        self.local.touch(handles)
-        task = asyncio.get_running_loop().create_task(self._incr(handles))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def changed(self, handle: str) -> Any:
+        """This process misses at once; the others once the returned coroutine is done."""
+        self.local.changed(handle)
+        return self._incr(handle)
 
-    async def bump(self, handles: list[str]) -> None:
-        """From API writes: other processes miss once this returns."""
-        self.local.touch(handles)
-        await self._incr(handles)
-
-    async def _incr(self, handles: list[str]) -> None:
+    async def _incr(self, handle: str) -> None:
+        key = f"{self.prefix}gen:{handle}"
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for handle in handles:
-                    pipe.incr(f"{self.prefix}gen:{handle}")
-                    # Far longer than any entry lives: an expired counter reads 0, a miss.
-                    pipe.expire(f"{self.prefix}gen:{handle}", 86_400)
+                pipe.incr(key)
+                # Far longer than any entry lives: an expired counter reads 0, a miss.
+                pipe.expire(key, 86_400)
                 await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - entries still expire within the TTL
             self._failed(exc)
@@ -248,13 +234,10 @@ class ResponseCache:
         await self.store.store(key, token, body, self.ttl)
         self.stored += 1
 
-    def touch(self, handle: str, campaign_ids: Any = None) -> None:
-        """Drop the entries of every scope holding ``handle`` (ingest's on_commit hook)."""
-        self.store.touch([handle])
-
-    async def written(self, handles: list[str]) -> None:
-        """Drop the entries of every scope holding one of ``handles`` (API writes)."""
-        await self.store.bump(sorted(set(handles)))
+    def changed(self, handle: str, campaign_ids: Collection[str] | None = None) -> Any:
+        """ChangeHub listener: drop the entries of every scope holding ``handle`` (all of
+        them for ANY_HANDLE); returns what other processes wait on, if anything."""
+        return self.store.changed(handle)
 
 
 def _canonical(variables: Any) -> str:
@@ -325,10 +308,8 @@ class CachedResponses:
             return CachedResult(body, etag=persisted and request.method == "GET")
         result = await execute(*args)
         kind = operation_type(query, name)
-        state = request.scope.setdefault("state", {})
-        if kind is OperationType.MUTATION:
-            state[WRITTEN_HANDLES] = scope.handles
-        elif kind is OperationType.QUERY and token is not None and not result.errors:
+        if kind is OperationType.QUERY and token is not None and not result.errors:
+            state = request.scope.setdefault("state", {})
             state[_PENDING] = (key, token, persisted and request.method == "GET")
         return result
 
@@ -357,41 +338,3 @@ class CachedResponses:
             response.headers["ETag"] = response_data.etag
             response.headers["Cache-Control"] = "private, max-age=1"
         return response
-
-
-class WriteInvalidation:
-    """Bumps the generation of the handles an API request may have written to: the handle
-    of a non-GET request under ``/v2/handles/{h}/``, and the caller's handles after a
-    GraphQL mutation (recorded in the request state). Bumped when the response starts,
-    so that the caller's next read misses, and again at the end."""
-
-    def __init__(self, app: ASGIApp, cache: ResponseCache | None) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        cache = self.cache
-        if cache is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        handles: list[str] = []
-        if scope["method"] not in _SAFE_METHODS:
-            match = _HANDLE_PATH.match(scope["path"])
-            if match:
-                handles.append(unquote(match.group(1)))
-        state = scope.setdefault("state", {})
-
-        async def bump() -> None:
-            written = [*handles, *state.pop(WRITTEN_HANDLES, ())]
-            if written:
-                await cache.written(written)
-
-        async def send_and_bump(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await bump()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_bump)
-        finally:
-            await bump()

@@ -18,6 +18,7 @@ from sqlalchemy import event, update
 
 from app.main import create_app
 from app.settings import Settings
+from db.engine import make_session_factory
 from db.tables import Campaign
 from tests.conftest import Tenant
 
@@ -181,8 +182,8 @@ async def test_entries_expire_after_the_ttl(settings, tenant):
     async with serving(settings, graphql_response_cache_ttl_s=0.3) as (app, client):
         await setup(client, tenant)
         assert data(await ask(client, tenant))["name"] == "One"
-        # A write the gateway does not see (another process, a migration script).
-        async with app.state.services.sessions() as session:
+        # A write the gateway does not hear of (another program, a migration script).
+        async with make_session_factory(app.state.services.engine)() as session:
             await session.execute(
                 update(Campaign)
                 .where(Campaign.handle == tenant.handle, Campaign.campaign_id == "cached")
