@@ -20,6 +20,7 @@ from resolvers.domain import (
     utcnow,
 )
 from resolvers.errors import Conflict, InvalidInput, NotFound
+from resolvers.storable import check_text, unstorable_reason
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class AccountInfo:
 
 
 def validate_handle(name: str) -> str:
-    if not HANDLE_RE.match(name):
+    if not HANDLE_RE.fullmatch(name):
         raise InvalidInput(f"Invalid handle '{name}': use 2-63 of a-z, 0-9, '_' or '-'.")
     if name in RESERVED_HANDLES:
         raise InvalidInput(f"Handle '{name}' is reserved by the gateway.")
@@ -62,8 +63,9 @@ async def create_account(
     timezone: str = "UTC",
     currency: str = "USD",
 ) -> AccountInfo:
-    if not ACCOUNT_ID_RE.match(account_id):
+    if not ACCOUNT_ID_RE.fullmatch(account_id):
         raise InvalidInput("Account id must be 24 lowercase hex characters.")
+    check_text(name, "name")
     if not handles:
         raise InvalidInput("An account needs at least one handle.")
     for handle in handles:
@@ -102,7 +104,7 @@ def _info(account: Account) -> AccountInfo:
 
 async def account_for_handle(session: AsyncSession, handle: str) -> AccountInfo:
     """The account owning ``handle``; NotFound if the handle does not exist."""
-    if "\x00" in handle:  # no handle holds NUL, and PostgreSQL cannot compare with one
+    if unstorable_reason(handle) is not None:  # cannot exist, nor be compared
         raise NotFound(f"Handle '{handle}' not found.", code="handle_not_found")
     row = (
         await session.execute(

@@ -27,10 +27,11 @@ from resolvers.errors import Conflict, InvalidInput, NotFound
 from resolvers.inputs import CampaignCreate, CampaignUpdate
 from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
+from resolvers.storable import unstorable_reason
 
 
 def validate_campaign_id(campaign_id: str) -> str:
-    if not CAMPAIGN_ID_RE.match(campaign_id):
+    if not CAMPAIGN_ID_RE.fullmatch(campaign_id):
         raise InvalidInput(
             f"Campaign ID '{campaign_id[:80]}' does not match ^[a-z0-9][a-z0-9_-]{{2,63}}$.",
             code="invalid_campaign_id",
@@ -39,7 +40,7 @@ def validate_campaign_id(campaign_id: str) -> str:
 
 
 def validate_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         raise InvalidInput(f"Invalid slug '{slug[:80]}'.", code="invalid_slug")
     return slug
 
@@ -49,7 +50,7 @@ def campaign_not_found(campaign_id: str) -> NotFound:
 
 
 async def load_campaign(session: AsyncSession, handle: str, campaign_id: str) -> Campaign:
-    if "\x00" in campaign_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+    if unstorable_reason(campaign_id) is not None:  # cannot exist, nor be compared
         raise campaign_not_found(campaign_id)
     row = (
         await session.execute(
@@ -160,7 +161,7 @@ async def update_campaign(
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     if data.primarySlug:
         validate_slug(data.primarySlug)
-    if "\x00" in campaign_id:
+    if unstorable_reason(campaign_id) is not None:
         raise campaign_not_found(campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)

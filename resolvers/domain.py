@@ -71,6 +71,8 @@ QUICK_START = [
     "Post one conversion event to complete activation.",
 ]
 
+# Check identifiers with ``fullmatch``: ``$`` also matches before a trailing newline, so
+# ``match`` would take "abc\n". The patterns keep ``^…$`` for the OpenAPI document.
 CAMPAIGN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")

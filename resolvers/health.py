@@ -53,7 +53,7 @@ def _tracking_preset(c: Campaign) -> Check:
 
 
 def _event_type(c: Campaign) -> Check:
-    if not EVENT_TYPE_RE.match(c.conversion_event_type):
+    if not EVENT_TYPE_RE.fullmatch(c.conversion_event_type):
         return Check(
             "conversion_event_type",
             CheckStatus.FAIL,

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from resolvers.domain import CampaignStatus, GoalType, TrackingMode
 from resolvers.errors import InvalidInput
+from resolvers.storable import json_problem
+
+# Free text (a name, a title, a URL) loses surrounding whitespace; identifiers never do: a
+# campaignId "abc " or "abc\n" is refused by its pattern, not trimmed into another id.
+Trimmed = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    """Strings are taken exactly as sent, except fields typed ``Trimmed``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("*")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        # What the databases cannot store (NUL, lone surrogates, deep nesting), in nested
+        # lists and objects too, is refused here rather than in the database.
+        problem = json_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
 class CampaignCreate(_Input):
     campaignId: str | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: Trimmed | None = Field(default=None, max_length=200)
     goalType: GoalType
     status: CampaignStatus = CampaignStatus.DRAFT
     trackingPreset: str | None = Field(default=None, min_length=1, max_length=64)
@@ -34,7 +50,7 @@ class CampaignCreate(_Input):
 
 class CampaignUpdate(_Input):
     status: CampaignStatus | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: Trimmed | None = Field(default=None, max_length=200)
     primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -44,7 +60,7 @@ class TrackingPolicyInput(_Input):
 
 
 class LinkUpsert(_Input):
-    destinationUrl: str = Field(min_length=1, max_length=2048)
+    destinationUrl: Trimmed = Field(min_length=1, max_length=2048)
     campaignId: str | None = None
     trackingPolicy: TrackingPolicyInput = Field(default_factory=TrackingPolicyInput)
 

@@ -16,6 +16,7 @@ from resolvers.errors import InvalidInput, NotFound
 from resolvers.inputs import LinkUpsert
 from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
+from resolvers.storable import check_text, unstorable_reason
 
 
 def validate_destination(url: str) -> str:
@@ -44,7 +45,7 @@ def link_not_found(slug: str) -> NotFound:
 
 
 async def load_link(session: AsyncSession, handle: str, slug: str) -> Link:
-    if "\x00" in slug:  # cannot exist, and PostgreSQL cannot compare with NUL
+    if unstorable_reason(slug) is not None:  # cannot exist, nor be compared
         raise link_not_found(slug)
     row = (
         await session.execute(select(Link).where(Link.handle == handle, Link.slug == slug))
@@ -114,8 +115,7 @@ async def list_links(
     size = page_size(first)
     where = [Link.handle == handle]
     if campaign_id is not None:
-        if "\x00" in campaign_id:
-            raise InvalidInput("campaignId must not contain NUL characters.")
+        check_text(campaign_id, "campaignId")
         where.append(Link.campaign_id == campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
@@ -134,7 +134,7 @@ async def list_links(
 
 async def delete_link(ctx: Context, handle: str, slug: str) -> None:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
-    if "\x00" in slug:
+    if unstorable_reason(slug) is not None:
         raise link_not_found(slug)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)

@@ -23,9 +23,10 @@ from resolvers.campaigns import campaign_not_found
 from resolvers.context import Context
 from resolvers.domain import utcnow
 from resolvers.errors import Conflict, InvalidInput, NotFound
-from resolvers.inputs import _Input
+from resolvers.inputs import Trimmed, _Input
 from resolvers.links import validate_destination
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
+from resolvers.storable import unstorable_reason
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 MAX_PRIORITY = 1_000_000
@@ -42,7 +43,8 @@ class Device(StrEnum):
 
 CampaignRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
-SourceName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Trimmed, as the redirect trims the visit's utm_source before it compares.
+SourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
 def _condition_values() -> Any:
@@ -92,7 +94,7 @@ class RuleWhen(_Input):
 
 class RuleVariant(_Input):
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")
-    destinationUrl: str = Field(min_length=1, max_length=2048)
+    destinationUrl: Trimmed = Field(min_length=1, max_length=2048)
 
 
 class RuleInput(_Input):
@@ -191,7 +193,7 @@ async def load_rule_specs(session: AsyncSession, handle: str) -> list[RuleSpec]:
 
 
 def validate_rule_id(rule_id: str) -> str:
-    if not RULE_ID_RE.match(rule_id):
+    if not RULE_ID_RE.fullmatch(rule_id):
         raise InvalidInput(
             f"Rule ID '{rule_id[:80]}' does not match ^[a-z0-9][a-z0-9_-]{{2,63}}$.",
             code="invalid_rule_id",
@@ -245,6 +247,8 @@ def _fields(data: RuleInput) -> dict[str, Any]:
 
 
 async def _load(session: AsyncSession, handle: str, rule_id: str) -> Rule:
+    if unstorable_reason(rule_id) is not None:  # cannot exist, nor be compared
+        raise rule_not_found(rule_id)
     row = (
         await session.execute(select(Rule).where(Rule.handle == handle, Rule.rule_id == rule_id))
     ).scalar_one_or_none()
@@ -337,6 +341,8 @@ async def list_rules(ctx: Context, handle: str) -> list[Rule]:
 
 async def delete_rule(ctx: Context, handle: str, rule_id: str) -> None:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
+    if unstorable_reason(rule_id) is not None:
+        raise rule_not_found(rule_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         result = await session.execute(

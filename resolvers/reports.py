@@ -101,7 +101,7 @@ async def funnel_report(
     account_id = _require(account_id, "account_id")
     report_type = parse_report_type(_require(report_type, "report_type"))
     date_range = _require(date_range, "date_range")
-    if not ACCOUNT_ID_RE.match(account_id):
+    if not ACCOUNT_ID_RE.fullmatch(account_id):
         raise InvalidInput("Invalid parameter: account_id must be 24 lowercase hex characters.")
     skip = _bounded(skip, "skip", 0, 0, None)
     limit = _bounded(limit, "limit", MAX_LIMIT, 1, MAX_LIMIT)

@@ -52,12 +52,12 @@ def validate_stages(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(stage, dict) or set(stage) - {"name", "eventTypes"}:
             raise InvalidInput(f"stages[{i}] must be an object with 'name' and 'eventTypes'.")
         name, types = stage.get("name"), stage.get("eventTypes", [])
-        if not isinstance(name, str) or not STAGE_NAME_RE.match(name):
+        if not isinstance(name, str) or not STAGE_NAME_RE.fullmatch(name):
             raise InvalidInput(f"stages[{i}].name must be 1-40 of a-z, 0-9, '_' or '-'.")
         if name in seen_names:
             raise InvalidInput(f"Stage '{name}' appears twice.")
         if not isinstance(types, list) or not all(
-            isinstance(t, str) and EVENT_TYPE_RE.match(t) for t in types
+            isinstance(t, str) and EVENT_TYPE_RE.fullmatch(t) for t in types
         ):
             raise InvalidInput(f"stages[{i}].eventTypes must be a list of event type names.")
         if i == 0 and (name != CLICKS_STAGE or types):

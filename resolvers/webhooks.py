@@ -18,10 +18,11 @@ from resolvers.accounts import account_for_handle
 from resolvers.context import Context
 from resolvers.domain import as_utc, utcnow
 from resolvers.errors import Conflict, NotFound
-from resolvers.inputs import _Input
+from resolvers.inputs import Trimmed, _Input
 from resolvers.outbox import EVENT_TYPES
 from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
 from resolvers.principal import ADMIN, authorize
+from resolvers.storable import unstorable_reason
 from resolvers.webhook_urls import check_webhook_url
 
 MAX_SUBSCRIPTIONS_PER_HANDLE = 25
@@ -51,7 +52,7 @@ def _check_events(value: list[str] | None) -> list[str] | None:
 
 
 class WebhookCreate(_Input):
-    url: str = Field(min_length=1, max_length=2048)
+    url: Trimmed = Field(min_length=1, max_length=2048)
     events: list[EventType] = Field(min_length=1, max_length=MAX_EVENTS)
     enabled: bool = Field(default=True, strict=True)
 
@@ -64,7 +65,7 @@ class WebhookCreate(_Input):
 class WebhookUpdate(_Input):
     """A PATCH body: only the fields given change."""
 
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    url: Trimmed | None = Field(default=None, min_length=1, max_length=2048)
     events: list[EventType] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
     enabled: bool | None = Field(default=None, strict=True)
 
@@ -103,7 +104,7 @@ def new_secret() -> str:
 
 
 async def _load(session: AsyncSession, handle: str, webhook_id: str) -> WebhookSubscription:
-    if "\x00" in webhook_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+    if unstorable_reason(webhook_id) is not None:  # cannot exist, nor be compared
         raise webhook_not_found(webhook_id)
     row = (
         await session.execute(
@@ -266,7 +267,7 @@ async def redeliver(ctx: Context, handle: str, delivery_id: str) -> DeliveryLog:
     delivery ever had, so a DEAD one that fails again goes straight back to DEAD.
     """
     authorize(ctx.principal, handle, ADMIN)
-    if "\x00" in delivery_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+    if unstorable_reason(delivery_id) is not None:  # cannot exist, nor be compared
         raise delivery_not_found(delivery_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)

@@ -12,13 +12,13 @@ from app.rest import shapes
 from app.rest.common import ORJSONResponse, json_body, request_context
 from app.rest.views import token_json
 from resolvers import tokens
-from resolvers.inputs import _Input, parse
+from resolvers.inputs import Trimmed, _Input, parse
 from resolvers.principal import ADMIN
 
 
 class TokenCreate(_Input):
     scopes: list[str] = Field(min_length=1, max_length=16)
-    name: str | None = Field(default=None, max_length=200)
+    name: Trimmed | None = Field(default=None, max_length=200)
     expiresIn: int | None = Field(default=None, gt=0, le=10 * 365 * 86400)
 
 
