@@ -34,6 +34,7 @@ from resolvers.domain import (
 from resolvers.errors import DomainError, InvalidInput, PayloadTooLarge
 from resolvers.inputs import TestConversionInput, _Input, describe_validation_error
 from resolvers.principal import TEST_CONVERSION, WRITE_CONVERSIONS, authorize
+from resolvers.storable import check_timestamp, json_problem
 
 MAX_BATCH = 1000
 MAX_METADATA_BYTES = 8192
@@ -52,7 +53,7 @@ class ConversionInput(_Input):
     @field_validator("eventType")
     @classmethod
     def _event_type(cls, value: str) -> str:
-        if not EVENT_TYPE_RE.match(value):
+        if not EVENT_TYPE_RE.fullmatch(value):
             raise ValueError("must be 1-64 of letters, digits, '_', '.', ':' or '-'")
         return value
 
@@ -66,9 +67,23 @@ class ConversionInput(_Input):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Depth and text first: json.dumps recurses, and PostgreSQL JSON cannot hold NUL.
+        problem = json_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
             raise ValueError(f"must serialise to at most {MAX_METADATA_BYTES} bytes")
         return value
+
+    @field_validator("occurredAt")
+    @classmethod
+    def _occurred_at(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return check_timestamp(value, "occurredAt")
+        except InvalidInput as exc:  # a per-event error: ValueError, named by its location
+            raise ValueError(exc.message.removeprefix("occurredAt: ")) from exc
 
 
 @dataclass

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from resolvers.errors import InvalidInput
+from resolvers.storable import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 NAMED_RANGES = (
     "today",
@@ -20,6 +21,10 @@ NAMED_RANGES = (
     "this_year",
 )
 MAX_RANGE_DAYS = 3660
+# The days a range may name: those of the storable timestamps, so that a day's bounds, the
+# next day and the week blocks around a range stay inside what date and the databases hold.
+FIRST_DAY = MIN_TIMESTAMP.date()
+LAST_DAY = MAX_TIMESTAMP.date() - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def _named(name: str, today: date) -> DayRange:
 
 
 def _parse_day(text: str) -> date:
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         raise ValueError(text)
     return date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
@@ -108,6 +113,10 @@ def parse_date_range(
         start, end = _parse_day(parts[0].strip()), _parse_day(parts[1].strip())
     except ValueError as exc:
         raise InvalidInput(f"Invalid parameter: {param} has an invalid date '{value}'.") from exc
+    if not (FIRST_DAY <= start and end <= LAST_DAY):
+        raise InvalidInput(
+            f"Invalid parameter: {param} must lie between {FIRST_DAY:%Y%m%d} and {LAST_DAY:%Y%m%d}."
+        )
     if start > end:
         raise InvalidInput(f"Invalid parameter: {param} starts after it ends.")
     if (end - start).days + 1 > MAX_RANGE_DAYS:

@@ -23,9 +23,10 @@ from resolvers.campaigns import campaign_not_found, load_campaign
 from resolvers.context import Context
 from resolvers.domain import SLUG_RE, as_utc, utcnow
 from resolvers.errors import Conflict, InvalidInput, NotFound
-from resolvers.inputs import parse
+from resolvers.inputs import Trimmed, parse
 from resolvers.objectstore import ObjectNotFound, ObjectStore
 from resolvers.principal import READ_CAMPAIGNS, READ_PAGES, WRITE_PAGES, authorize
+from resolvers.storable import INT4_MAX, check_int, check_json, unstorable_reason
 
 log = logging.getLogger("funnelgate.pages")
 
@@ -41,16 +42,17 @@ class PageStatus(str, Enum):
 
 
 class PageMetadata(BaseModel):
-    """Page metadata: ``slug`` and ``title`` are required, other keys are kept as given."""
+    """Page metadata: ``slug`` and ``title`` are required, other keys are kept as given;
+    the slug is taken exactly as sent, the title trimmed."""
 
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="allow")
     slug: str = Field(min_length=1, max_length=128)
-    title: str = Field(min_length=1, max_length=300)
+    title: Trimmed = Field(min_length=1, max_length=300)
 
     @field_validator("slug")
     @classmethod
     def _url_safe(cls, value: str) -> str:
-        if not SLUG_RE.match(value):
+        if not SLUG_RE.fullmatch(value):
             raise ValueError(
                 "must be URL-safe: 1-128 of A-Z a-z 0-9 . _ ~ -, not starting with . _ ~ -"
             )
@@ -126,6 +128,8 @@ def _view(head: SitePage, row: SitePageVersion, schema: dict[str, Any]) -> PageV
 async def _lock_campaign(session: AsyncSession, handle: str, campaign_id: str) -> Campaign:
     """Load the campaign and hold it until commit, so page writes of one campaign run one at a
     time: FOR UPDATE on PostgreSQL; on SQLite a first write takes the database write lock."""
+    if unstorable_reason(campaign_id) is not None:  # no campaign has such an id
+        raise campaign_not_found(campaign_id)
     where = (Campaign.handle == handle, Campaign.campaign_id == campaign_id)
     query = select(Campaign).where(*where)
     if session.bind.dialect.name == "postgresql":
@@ -166,6 +170,8 @@ def _slug_conflict(slug: str, owner: str | None = None) -> Conflict:
 
 
 async def _load_head(session: AsyncSession, handle: str, campaign_id: str) -> SitePage:
+    if unstorable_reason(campaign_id) is not None:  # no campaign has such an id
+        raise campaign_not_found(campaign_id)
     head = (
         await session.execute(
             select(SitePage).where(SitePage.handle == handle, SitePage.campaign_id == campaign_id)
@@ -200,8 +206,8 @@ async def _load_version(
 
 
 def _check_version(version: int | None) -> None:
-    if version is not None and version < 1:
-        raise InvalidInput("version must be a positive integer.")
+    if version is not None:
+        check_int(version, "version", low=1, high=INT4_MAX)  # an int4 column
 
 
 async def _read_schema(store: ObjectStore, key: str) -> dict[str, Any]:
@@ -240,7 +246,8 @@ async def upsert_page(ctx: Context, handle: str, campaign_id: str, body: Any) ->
     version and head rows in one transaction; if that fails, the object is removed again."""
     authorize(ctx.principal, handle, WRITE_PAGES)
     data = parse(PageInput, body)
-    page = data.page.model_dump()
+    page = check_json(data.page.model_dump(), "page")
+    check_json(data.schema_, "schema")
     _encode(page, "page", MAX_PAGE_BYTES, "page_too_large")
     schema_bytes = _encode(data.schema_, "schema", MAX_SCHEMA_BYTES, "schema_too_large")
     store = _store(ctx)
@@ -345,6 +352,8 @@ async def publish_page(
 async def find_campaign_by_page_slug(ctx: Context, handle: str, slug: str) -> Campaign:
     """The campaign whose published page has ``slug``: one read on (handle, details_page_slug)."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
+    if unstorable_reason(slug) is not None:
+        raise NotFound(f"No campaign has published page '{slug}'.", code="page_not_found")
     async with ctx.sessions() as session:
         row = (
             await session.execute(

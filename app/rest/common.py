@@ -11,8 +11,12 @@ from starlette.responses import Response
 from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.errors import InvalidInput, PayloadTooLarge
+from resolvers.storable import MAX_JSON_DEPTH, json_problem
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# A stored document (metadata, a page schema) sits at most three levels into a body:
+# {"events": [{"metadata": {...}}]}.
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 3
 
 
 class ORJSONResponse(Response):
@@ -30,15 +34,21 @@ async def request_context(request: Request) -> Context:
 
 
 async def json_body(request: Request) -> Any:
+    """The parsed JSON body; InvalidInput if it is malformed, nested too deep or holds text
+    the databases cannot store (NUL; orjson already refuses lone surrogates)."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes.")
     if not body:
         raise InvalidInput("Request body must be a JSON object.")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"Malformed JSON: {exc}") from exc
+    problem = json_problem(value, max_depth=MAX_BODY_DEPTH)
+    if problem is not None:
+        raise InvalidInput(f"Request body: {problem}.")
+    return value
 
 
 def int_param(request: Request, name: str, default: int | None = None) -> int | None:
