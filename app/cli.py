@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from app.jwtsecret import JWTSecretError
 from app.settings import get_settings
 
 T = TypeVar("T")
@@ -48,6 +49,20 @@ def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
     except DomainError as exc:
         typer.echo(f"error: {exc.code}: {exc.message}", err=True)
         raise typer.Exit(2) from exc
+    except JWTSecretError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _require_jwt_key(settings: Any) -> None:
+    """One line and exit 2 when the settings give no usable JWT secret."""
+    from resolvers.auth import verification_key
+
+    try:
+        verification_key(settings)
+    except JWTSecretError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @cli.command()
@@ -68,6 +83,7 @@ def serve(
 
     settings = get_settings()
     log_config = configure_logging(log_level)
+    _require_jwt_key(settings)  # before migrations: a misconfigured gateway changes nothing
     upgrade(settings.database_url)
     run_server(
         uvicorn_config(
@@ -124,7 +140,7 @@ def token_jwt(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 86400,
     subject: Annotated[str | None, typer.Option(help="Subject (sub claim).")] = None,
 ) -> None:
-    """Print a signed JWT (HS256 with FUNNELGATE_JWT_SECRET)."""
+    """Print a signed JWT (HS256 with FUNNELGATE_JWT_SECRET, or the generated SQLite one)."""
     from resolvers.domain import Role
     from resolvers.tokens import issue_jwt
 
@@ -133,6 +149,7 @@ def token_jwt(
     except ValueError as exc:
         typer.echo("error: --role must be VIEWER, CREATOR or ADMIN", err=True)
         raise typer.Exit(2) from exc
+    _require_jwt_key(get_settings())
     typer.echo(_run_with_context(lambda ctx: issue_jwt(ctx, handle, parsed_role, ttl, subject)))
 
 
@@ -170,6 +187,8 @@ def demo(
     from resolvers.demo import load_demo
     from resolvers.domain import Role
     from resolvers.tokens import issue_jwt
+
+    _require_jwt_key(get_settings())  # before the load, which ends by minting a token
 
     async def run(ctx: Any) -> tuple[Any, str]:
         with Progress() as bar:

@@ -2,8 +2,8 @@
 
 Counters live in process memory, or in Redis when ``FUNNELGATE_REDIS_URL`` is set so that
 every worker shares them. A Redis outage fails open: requests pass unlimited (logged once)
-until Redis answers again. The client IP is the ASGI client address; behind a proxy, let the
-server rewrite it (uvicorn's ``--proxy-headers`` / ``--forwarded-allow-ips``).
+until Redis answers again. The client IP is the ASGI client address, which the gateway's
+ProxyHeadersMiddleware takes from X-Forwarded-For only for ``FUNNELGATE_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from resolvers.auth import PAT_PREFIX, canonical_jwt
 from resolvers.domain import RESERVED_HANDLES
 
 if TYPE_CHECKING:
@@ -227,11 +228,17 @@ def _parse_limit(text: str, setting: str) -> RateLimitItem:
 
 
 def _token_key(headers: Headers) -> str | None:
-    """A digest of the bearer token: the raw token never reaches the counter storage."""
+    """A digest of the bearer token: the raw token never reaches the counter storage.
+
+    A JWT counts under its canonical spelling, so re-spelling one (padding, unused bits)
+    does not open a fresh bucket; such spellings are refused at authentication anyway.
+    """
     scheme, _, token = headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
+    if not token.startswith(PAT_PREFIX):
+        token = canonical_jwt(token) or token
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 

@@ -88,6 +88,9 @@ class Services:
         return services
 
     async def start(self) -> None:
+        from resolvers.auth import verification_key
+
+        verification_key(self.settings)  # no usable JWT secret: refuse to start
         for part in (self.read_router, self.ingest, self.webhook_worker):
             if part is not None and hasattr(part, "start"):
                 await part.start()

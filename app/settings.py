@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEV_JWT_SECRET = "funnelgate-development-secret-change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -17,7 +16,9 @@ class Settings(BaseSettings):
     # Optional PostgreSQL streaming replica for analytics reads (primary as fallback).
     read_database_url: str | None = None
     replica_max_lag_s: float = Field(default=1.0, ge=0)
-    jwt_secret: str = DEV_JWT_SECRET
+    # HS256 secret (or the private key for RS256). Unset: a random secret kept beside the
+    # SQLite database file; refused at start on any other database (app/jwtsecret.py).
+    jwt_secret: str | None = None
     jwt_algorithm: str = "HS256"
     jwt_public_key: str | None = None
     storage_url: str = "./funnelgate-objects"
@@ -48,6 +49,16 @@ class Settings(BaseSettings):
     graphql_response_cache: bool = True
     graphql_response_cache_size: int = Field(default=2000, ge=1)
     graphql_response_cache_ttl_s: float = Field(default=1.0, gt=0, le=1.0)
+
+    # Peers whose X-Forwarded-For names the client (redirect visitor ids, rate limits):
+    # comma-separated IPs or CIDRs, "*" for any. FORWARDED_ALLOW_IPS (uvicorn's) is honoured
+    # when this is unset.
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        validation_alias=AliasChoices(
+            "FUNNELGATE_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS", "trusted_proxies"
+        ),
+    )
 
     rate_limit_enabled: bool = True
     rate_limit_api: str = "1200/minute"
@@ -83,6 +94,27 @@ class Settings(BaseSettings):
     http_keep_alive_s: int = Field(default=5, ge=1)  # idle keep-alive connections
     http_graceful_shutdown_s: int = Field(default=30, ge=1)  # SIGTERM: in-flight requests
     http_limit_concurrency: int | None = Field(default=None, ge=1)  # then 503; None: off
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item and item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{item!r} is not an IP address or CIDR") from exc
+        return value
+
+    @property
+    def trusted_proxy_hosts(self) -> list[str]:
+        """``trusted_proxies`` as uvicorn's ProxyHeadersMiddleware takes them."""
+        items = [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
+        if "*" in items:
+            return ["*"]
+        return [
+            str(ipaddress.ip_network(item, strict=False)) if "/" in item else item for item in items
+        ]
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import secrets
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import jwt
+from jwt.utils import base64url_decode, base64url_encode
 from sqlalchemy import select, update
 
+from app.jwtsecret import jwt_secret
 from db.tables import AccessToken
 from resolvers.context import Context
 from resolvers.domain import Role, as_utc, utcnow
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 PAT_PREFIX = "fgp_"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -43,9 +49,29 @@ def mint_jwt(
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
+def verification_key(settings: Settings) -> str:
+    """The key JWTs are checked with: the public key if configured, else the secret."""
+    return settings.jwt_public_key or jwt_secret(settings)
+
+
+def canonical_jwt(token: str) -> str | None:
+    """The compact form of ``token`` (three base64url segments, no padding), ``None`` if
+    it has no such form. pyjwt's decoding is lenient (padding, stray characters, unused
+    trailing bits), so one signature has many spellings; only this one is accepted."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        return None
+    try:
+        return b".".join(base64url_encode(base64url_decode(s)) for s in segments).decode()
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _principal_from_jwt(ctx: Context, token: str) -> Principal:
     settings = ctx.settings
-    key = settings.jwt_public_key or settings.jwt_secret
+    if canonical_jwt(token) != token:
+        raise Unauthenticated("Invalid token")
+    key = verification_key(settings)
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -68,21 +94,32 @@ def _principal_from_jwt(ctx: Context, token: str) -> Principal:
             roles[str(handle)] = Role(str(role).upper())
         except ValueError as exc:
             raise Unauthenticated(f"Unknown role in token: {role!r}") from exc
-    return Principal(subject=claims["sub"], kind="jwt", roles=roles)
+    try:
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise Unauthenticated("Invalid token claims") from exc
+    return Principal(subject=claims["sub"], kind="jwt", roles=roles, expires_at=expires_at)
+
+
+def _check_pat(row: AccessToken | None, now: datetime) -> AccessToken:
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("Invalid token")
+    if row.expires_at is not None and as_utc(row.expires_at) <= now:
+        raise Unauthenticated("Token expired")
+    return row
 
 
 async def _principal_from_pat(ctx: Context, token: str) -> Principal:
     now = utcnow()
     async with ctx.sessions() as session:
-        row = (
-            await session.execute(
-                select(AccessToken).where(AccessToken.token_hash == hash_token(token))
-            )
-        ).scalar_one_or_none()
-        if row is None or row.revoked_at is not None:
-            raise Unauthenticated("Invalid token")
-        if row.expires_at is not None and as_utc(row.expires_at) <= now:
-            raise Unauthenticated("Token expired")
+        row = _check_pat(
+            (
+                await session.execute(
+                    select(AccessToken).where(AccessToken.token_hash == hash_token(token))
+                )
+            ).scalar_one_or_none(),
+            now,
+        )
         if row.last_used_at is None or now - as_utc(row.last_used_at) > _LAST_USED_GRANULARITY:
             await session.execute(
                 update(AccessToken)
@@ -96,7 +133,22 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
         roles={row.handle: Role.CREATOR},
         scopes=frozenset(row.scopes),
         token_id=row.id,
+        expires_at=as_utc(row.expires_at) if row.expires_at is not None else None,
     )
+
+
+async def recheck(ctx: Context) -> None:
+    """Unauthenticated when ``ctx.principal``'s token has expired or, for a PAT, was revoked
+    since it was authenticated (long-lived connections: subscriptions)."""
+    principal = ctx.principal
+    if principal is None:
+        return
+    now = utcnow()
+    if principal.expires_at is not None and principal.expires_at <= now:
+        raise Unauthenticated("Token expired")
+    if principal.kind == "pat":
+        async with ctx.sessions() as session:
+            _check_pat(await session.get(AccessToken, principal.token_id), now)
 
 
 async def authenticate(ctx: Context, authorization: str | None) -> Principal | None:

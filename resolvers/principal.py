@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from resolvers.domain import Role
 from resolvers.errors import Forbidden, Unauthenticated
@@ -34,6 +35,7 @@ class Principal:
     roles: dict[str, Role] = field(default_factory=dict)
     scopes: frozenset[str] = frozenset()
     token_id: str | None = None
+    expires_at: datetime | None = None  # a JWT's exp; open subscriptions end there
 
     def may(self, handle: str, access: Access) -> bool:
         if handle not in self.roles:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from app.jwtsecret import jwt_secret
 from db.tables import AccessToken
 from resolvers.accounts import account_for_handle
 from resolvers.auth import hash_token, mint_jwt, new_pat_secret
@@ -113,7 +114,7 @@ async def issue_jwt(
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
     return mint_jwt(
-        ctx.settings.jwt_secret,
+        jwt_secret(ctx.settings),
         subject or f"cli:{handle}",
         {handle: role.value},
         ttl_seconds,

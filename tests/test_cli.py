@@ -22,6 +22,7 @@ import pytest
 
 from app.main import create_app
 from app.settings import Settings
+from tests.live_server import free_port
 
 SECRET = "cli-test-secret-that-is-long-enough-for-hs256-0123456789"
 ACCOUNT_ID = "0123456789abcdef01234567"
@@ -45,17 +46,24 @@ class Workspace:
     def database_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.db_path}"
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELGATE_")}
-        env |= {"FUNNELGATE_DATABASE_URL": self.database_url, "FUNNELGATE_JWT_SECRET": SECRET}
+    def run(
+        self, *args: str, secret: str | None = SECRET, database_url: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [_console_script(), *args],
             cwd=self.directory,
-            env=env,
+            env=self.env(secret, database_url),
             capture_output=True,
             text=True,
             timeout=120,
         )
+
+    def env(self, secret: str | None = SECRET, database_url: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELGATE_")}
+        env["FUNNELGATE_DATABASE_URL"] = database_url or self.database_url
+        if secret is not None:
+            env["FUNNELGATE_JWT_SECRET"] = secret
+        return env
 
     def query(self, sql: str, *params: object) -> list[tuple]:
         with sqlite3.connect(self.db_path) as conn:
@@ -251,3 +259,88 @@ def test_bad_cli_input_exits_non_zero_with_a_message(workspace, account, args, n
     assert "traceback" not in output
     # Nothing was half-created.
     assert workspace.query("SELECT count(*) FROM accounts") == [(1,)]
+
+
+# --- no FUNNELGATE_JWT_SECRET --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unset(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A fresh directory where the defaults apply: ./funnelgate.db and no secret."""
+    directory = tmp_path_factory.mktemp("cli-unset")
+    workspace = Workspace(directory, directory / "funnelgate.db")
+    default_url = "sqlite+aiosqlite:///./funnelgate.db"
+    created = workspace.run(
+        "account", "create", "--id", ACCOUNT_ID, "--name", "Acme", "--handle", "acme",
+        secret=None, database_url=default_url,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    return workspace
+
+
+def test_serve_refuses_postgresql_without_a_secret_in_one_line(workspace):
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/funnelgate_never_created"
+    result = workspace.run("serve", "--port", str(free_port()), secret=None, database_url=url)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FUNNELGATE_JWT_SECRET" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_serve_refuses_a_short_secret_in_one_line(workspace):
+    result = workspace.run("serve", "--port", str(free_port()), secret="too-short")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "too short" in lines[0], result.stderr
+
+
+def test_token_jwt_without_a_secret_signs_with_the_file_beside_the_database(unset):
+    result = unset.run(
+        "token", "jwt", "--handle", "acme", secret=None,
+        database_url="sqlite+aiosqlite:///./funnelgate.db",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    path = unset.directory / "funnelgate.db.jwt-secret"
+    assert path.stat().st_mode & 0o777 == 0o600
+    secret = path.read_text().strip()
+    assert len(secret) >= 32
+    claims = jwt.decode(result.stdout.strip(), secret, algorithms=["HS256"])
+    assert claims["handles"] == {"acme": "CREATOR"}
+    assert "funnelgate.db.jwt-secret" in result.stderr  # the warning: where it is, what to set
+    assert "set FUNNELGATE_JWT_SECRET in production" in result.stderr
+
+
+def test_serve_without_a_secret_starts_on_sqlite_and_accepts_cli_tokens(unset):
+    default_url = "sqlite+aiosqlite:///./funnelgate.db"
+    token = unset.run("token", "jwt", "--handle", "acme", secret=None, database_url=default_url)
+    assert token.returncode == 0, token.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [_console_script(), "serve", "--port", str(port)],
+        cwd=unset.directory,
+        env=unset.env(None, default_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/v2/handles/acme/campaigns",
+                    headers={"Authorization": f"Bearer {token.stdout.strip()}"},
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200, response.text
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=60)[0]
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    warnings = [e for e in logged if "funnelgate.db.jwt-secret" in e.get("event", "")]
+    assert warnings and warnings[0]["level"] == "warning", output
+    assert "set FUNNELGATE_JWT_SECRET in production" in warnings[0]["event"]

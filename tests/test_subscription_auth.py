@@ -1,0 +1,166 @@
+"""An open campaignFunnel subscription ends when its token is revoked or expires.
+
+Over graphql-transport-ws against the gateway served by uvicorn (tests/live_server.py), on
+both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import jwt
+import websockets
+
+from tests.live_server import running_gateway
+
+SUBSCRIPTION = """subscription($h: String!, $c: String!) {
+  campaignFunnel(handle: $h, campaignId: $c) { campaignId clicks }
+}"""
+BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux) Firefox"}
+
+
+async def _setup_campaign(http: httpx.AsyncClient, tenant) -> None:
+    admin = tenant.auth("ADMIN")
+    r = await http.post(
+        f"/v2/handles/{tenant.handle}/campaigns",
+        json={"campaignId": "live", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = await http.put(
+        f"/v2/handles/{tenant.handle}/links/live",
+        json={"destinationUrl": "https://shop.example.com/", "campaignId": "live"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+
+
+async def _connect(base: str, token: str):
+    ws = await websockets.connect(
+        base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert ack["type"] == "connection_ack", ack
+    return ws
+
+
+async def _subscribe(ws, handle: str) -> None:
+    payload = {"query": SUBSCRIPTION, "variables": {"h": handle, "c": "live"}}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+
+
+async def _next(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), 15))
+
+
+async def _click(http: httpx.AsyncClient, handle: str) -> None:
+    r = await http.get(f"/{handle}/live", headers=BROWSER)
+    assert r.status_code == 302, r.text
+
+
+async def _assert_ends_unauthenticated(ws) -> None:
+    """The next message is an error with code unauthenticated and no funnel, then the
+    subscription completes (or the connection closes)."""
+    message = await _next(ws)
+    assert message["type"] in ("next", "error"), message
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["unauthenticated"], message
+    if message["type"] == "next":
+        assert message["payload"]["data"] is None, message
+    try:
+        after = await _next(ws)
+    except websockets.ConnectionClosed:
+        return
+    assert after == {"id": "1", "type": "complete"}, after
+
+
+async def _first_push(ws) -> None:
+    first = await _next(ws)
+    assert first["type"] == "next", first
+    assert first["payload"]["data"]["campaignFunnel"]["clicks"] == 0, first
+
+
+async def test_a_revoked_pat_stops_receiving_pushes(settings, tenant):
+    with running_gateway(settings) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _setup_campaign(http, tenant)
+            created = await http.post(
+                f"/v2/handles/{tenant.handle}/tokens",
+                json={"scopes": ["analytics.read"]},
+                headers=tenant.auth("ADMIN"),
+            )
+            assert created.status_code == 201, created.text
+            ws = await _connect(base, created.json()["token"])
+            try:
+                await _subscribe(ws, tenant.handle)
+                await _first_push(ws)
+                revoked = await http.delete(
+                    f"/v2/handles/{tenant.handle}/tokens/{created.json()['id']}",
+                    headers=tenant.auth("ADMIN"),
+                )
+                assert revoked.status_code == 204, revoked.text
+                await _click(http, tenant.handle)
+                await _assert_ends_unauthenticated(ws)
+            finally:
+                await ws.close()
+
+
+async def test_an_expired_jwt_stops_receiving_pushes(settings, tenant):
+    with running_gateway(settings) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _setup_campaign(http, tenant)
+            token = tenant.jwt("CREATOR", ttl=2)
+            expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+            ws = await _connect(base, token)
+            try:
+                await _subscribe(ws, tenant.handle)
+                await _first_push(ws)
+                await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
+                await _click(http, tenant.handle)
+                await _assert_ends_unauthenticated(ws)
+            finally:
+                await ws.close()
+
+
+async def test_a_subscription_on_a_connection_whose_jwt_expired_is_refused(settings, tenant):
+    with running_gateway(settings) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _setup_campaign(http, tenant)
+            token = tenant.jwt("CREATOR", ttl=1)
+            expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+            ws = await _connect(base, token)
+            try:
+                await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
+                await _subscribe(ws, tenant.handle)
+                await _assert_ends_unauthenticated(ws)
+            finally:
+                await ws.close()
+
+
+async def test_a_valid_pat_keeps_receiving_pushes(settings, tenant):
+    """The control: re-checking the token does not end a subscription that still holds."""
+    with running_gateway(settings) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _setup_campaign(http, tenant)
+            created = await http.post(
+                f"/v2/handles/{tenant.handle}/tokens",
+                json={"scopes": ["analytics.read"]},
+                headers=tenant.auth("ADMIN"),
+            )
+            assert created.status_code == 201, created.text
+            ws = await _connect(base, created.json()["token"])
+            try:
+                await _subscribe(ws, tenant.handle)
+                await _first_push(ws)
+                await _click(http, tenant.handle)
+                message = await _next(ws)
+                assert message["type"] == "next", message
+                assert message["payload"]["data"]["campaignFunnel"]["clicks"] == 1, message
+            finally:
+                await ws.close()
