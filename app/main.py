@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import metrics, openapi, probes, redirect, webconsole
 from app.bodylimit import BodyLimitMiddleware
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # The client address (visitor ids, rate limits): X-Forwarded-For counts only from
+            # a trusted proxy, under any server.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_hosts),
             # Short links first: the hot path skips everything below but metrics and limits.
             Middleware(
                 redirect.ShortLinkFastPath,

@@ -39,21 +39,18 @@ class RedirectEndpoint:
         services = scope["app"].state.services
         _, handle, slug = scope["path"].split("/", 2)
         country_header = services.settings.country_header.lower().encode("latin-1")
-        user_agent = referrer = forwarded_for = country = None
+        user_agent = referrer = country = None
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = user_agent or value.decode("latin-1")
             elif name == b"referer":
                 referrer = referrer or value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                forwarded_for = forwarded_for or value.decode("latin-1")
             elif name == country_header:
                 country = country or value.decode("latin-1")
-        if forwarded_for:
-            ip = forwarded_for.split(",")[0].strip()
-        else:
-            client = scope.get("client")
-            ip = client[0] if client else ""
+        # The client address as the trusted-proxy rules give it (ProxyHeadersMiddleware in
+        # app/main.py): X-Forwarded-For from anyone else must not choose the visitor id.
+        client = scope.get("client")
+        ip = client[0] if client else ""
         visit = Visit(
             method=scope["method"],
             user_agent=user_agent or "",

@@ -269,7 +269,7 @@ def uvicorn_config(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the app applies FUNNELGATE_TRUSTED_PROXIES itself (app/main.py)
         log_level=log_level.lower(),
         log_config=log_config,  # applied again in each worker process
         access_log=False,  # funnelgate.access logs requests, with route and request id
