@@ -344,6 +344,12 @@ def _operation(
         else:
             shared[f"{op.error_shape}{status}"] = error
             responses[str(status)] = {"$ref": f"#/components/responses/{op.error_shape}{status}"}
+    refused = _refused_before_routing(path, op.error_shape)
+    if refused is not None and "400" in responses:
+        current = responses["400"]
+        if "$ref" in current:
+            current = _error(400, op.error_shape)
+        responses["400"] = current | {"content": current.get("content", {}) | refused}
     limited = _rate_limited(path, op)
     if limited is not None and "429" not in responses:
         key, shared[key] = limited
@@ -375,6 +381,21 @@ def _error(status: int, shape: str) -> dict[str, Any]:
         "headers": headers,
         "content": {"application/json": {"schema": {"$ref": REF.format(model=shape)}}},
     }
+
+
+def _refused_before_routing(path: str, shape: str) -> dict[str, Any] | None:
+    """400 content a family adds for a path or query refused before routing
+    (app/middleware/request_text.py): GraphQL ``errors[]``, plain text for a short link."""
+    from app.ratelimit import route_family
+
+    family = route_family(path)
+    if family == "graphql":
+        graphql = {"type": "object", "required": ["errors"]}
+        schema = {"anyOf": [{"$ref": REF.format(model=shape)}, graphql]}
+        return {"application/json": {"schema": schema}}
+    if family == "redirect":
+        return {"text/plain": {"schema": {"type": "string"}}}
+    return None
 
 
 def _rate_limited(path: str, op: Operation) -> tuple[str, dict[str, Any]] | None:
