@@ -16,6 +16,7 @@ from resolvers.context import Context
 from resolvers.domain import PAT_SCOPES, Role, utcnow
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.principal import ADMIN, authorize
+from resolvers.storable import check_text, unstorable_reason
 
 MAX_EXPIRES_IN = 10 * 365 * 86400  # ten years, as the REST body allows
 MAX_NAME = 200
@@ -53,8 +54,8 @@ async def issue_pat(
     scopes = validate_scopes(scopes)
     if expires_in is not None and not 0 < expires_in <= MAX_EXPIRES_IN:
         raise InvalidInput(f"expiresIn must be between 1 and {MAX_EXPIRES_IN} seconds.")
-    if name is not None and (len(name) > MAX_NAME or "\x00" in name):
-        raise InvalidInput(f"name must be at most {MAX_NAME} characters, without NUL.")
+    if name is not None and len(check_text(name, "name")) > MAX_NAME:
+        raise InvalidInput(f"name must be at most {MAX_NAME} characters.")
     token, prefix = new_pat_secret()
     now = utcnow()
     async with ctx.sessions() as session:
@@ -89,7 +90,7 @@ async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:
 
 async def revoke_pat(ctx: Context, handle: str, token_id: str) -> AccessToken:
     authorize(ctx.principal, handle, ADMIN)
-    if "\x00" in token_id:  # cannot exist, and PostgreSQL cannot compare with NUL
+    if unstorable_reason(token_id) is not None:  # cannot exist, nor be compared
         raise NotFound(f"Token '{token_id}' not found.", code="token_not_found")
     async with ctx.sessions() as session:
         row = (

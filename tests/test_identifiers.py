@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from resolvers import campaigns, links, pages, personalization
-from resolvers.accounts import validate_handle
+from resolvers import campaigns, links, pages, personalization, tokens, webhooks
+from resolvers.accounts import create_account, validate_handle
 from resolvers.campaigns import validate_campaign_id, validate_slug
 from resolvers.domain import Role
 from resolvers.errors import InvalidInput, NotFound
@@ -273,7 +273,19 @@ async def test_lookups_of_unstorable_ids_are_not_found(ctx, tenant, bad):
         lambda: personalization.delete_rule(ctx, h, bad),
         lambda: pages.get_page(ctx, h, bad),
         lambda: pages.find_campaign_by_page_slug(ctx, h, bad),
+        lambda: tokens.revoke_pat(ctx, h, bad),
+        lambda: webhooks.get_webhook(ctx, h, bad),
+        lambda: webhooks.redeliver(ctx, h, bad),
     ]
     for lookup in lookups:
         with pytest.raises(NotFound):
             await lookup()
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b"])
+async def test_unstorable_token_and_account_names_are_invalid(ctx, tenant, bad):
+    ctx.principal = Principal("tester", "jwt", {tenant.handle: Role.ADMIN})
+    with pytest.raises(InvalidInput):
+        await tokens.issue_pat(ctx, tenant.handle, ["analytics.read"], name=bad)
+    with pytest.raises(InvalidInput):
+        await create_account(ctx, "00000000000000000000beef", bad, ["beef-handle"])
