@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -49,7 +50,15 @@ _GRAPHQL_RESULT = Reply(
         },
     },
 )
-_GRAPHQL_BAD = Reply("Not a GraphQL request.", {"type": "string"}, media_type="text/plain")
+_GRAPHQL_BAD = Reply(
+    "Not a GraphQL request (malformed JSON, no query, a subscription over HTTP, hostile "
+    "input): never executed, so there is no data entry; errors carry extensions.code.",
+    {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {"errors": {"type": "array", "items": {"type": "object"}}},
+    },
+)
 _GRAPHQL_DOC = dict(tags=["graphql"], security=["jwt", "pat", "none"])
 
 
@@ -86,6 +95,20 @@ class GraphQLApp(CachedResponses, GraphQL):
         self.response_cache = ResponseCache.from_settings(services.settings, services.redis)
         if self.response_cache is not None:
             services.change_hub.listen(self.response_cache.changed)
+
+    async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Strawberry answers a request it cannot read (not JSON, no query, a wrong method)
+        in plain text; here it gets the GraphQL error shape with a code, like every other
+        refusal of this endpoint."""
+        try:
+            return await super().run(request, *args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            code = _HTTP_CODES.get(exc.status_code, InvalidInput.code)
+            error = {"message": exc.reason, "extensions": {"code": code}}
+            headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            return JSONResponse({"errors": [error]}, exc.status_code, headers=headers)
 
     def encode_json(self, data: object) -> str | bytes:
         if isinstance(data, EncodedResponse):  # from the response cache's encoding
@@ -189,6 +212,9 @@ class GraphQLApp(CachedResponses, GraphQL):
             except Unauthenticated as exc:
                 raise ConnectionRejectionError({"code": "unauthenticated"}) from exc
         return await super().on_ws_connect(context)
+
+
+_HTTP_CODES = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed"}
 
 
 def _check_request(data: Any) -> None:

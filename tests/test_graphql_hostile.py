@@ -210,3 +210,28 @@ async def test_operation_name_must_be_a_storable_string(client):
         )
         assert response.status_code == 400
         assert codes(response.json()) == ["invalid_request"]
+
+
+@pytest.mark.parametrize(
+    ("content", "params"),
+    [
+        (b"", None),  # an empty body
+        (b"not json", None),
+        (b'{"variables": {}}', None),  # no query
+        (b'"just a string"', None),
+        (None, {"variables": "[[["}),  # a GET whose variables are not JSON
+    ],
+)
+async def test_a_request_strawberry_cannot_read_gets_the_graphql_error_shape(
+    client, content, params
+):
+    if content is None:
+        r = await client.get("/graphql", params={"query": "{ __typename }", **params})
+    else:
+        r = await client.post(
+            "/graphql", content=content, headers={"content-type": "application/json"}
+        )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    (error,) = r.json()["errors"]
+    assert error["extensions"]["code"] == "invalid_request" and error["message"]
