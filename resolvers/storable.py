@@ -71,15 +71,20 @@ def check_timestamp(value: datetime, field: str) -> datetime:
     return utc
 
 
-def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+def json_problem(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, check_text: bool = True
+) -> str | None:
     """Why a decoded JSON document cannot be stored (too deep, unstorable text), or None.
 
     Iterative, so that a document nested thousands deep is measured without recursion.
+    ``check_text=False`` measures the depth only.
     """
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()
         if isinstance(node, str):
+            if not check_text:
+                continue
             reason = unstorable_reason(node)
             if reason is not None:
                 return f"{path or 'value'}: {reason}"
@@ -90,7 +95,7 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
                 child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str):
+                if check_text and isinstance(key, str):
                     reason = unstorable_reason(key)
                     if reason is not None:
                         return f"{child_path}: key {reason}"

@@ -323,3 +323,26 @@ async def test_graphql_conversion_with_unstorable_occurred_at_is_rejected(client
         {"status": "rejected", "code": "invalid_request"},
         {"status": "created", "code": None},
     ], body
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"eventType": "purchase", "campaignId": CAMPAIGN, "metadata": {"note": "a\x00b"}},
+        {"eventType": "purchase", "campaignId": CAMPAIGN, "eventId": "x\x00"},
+        {"eventType": "purchase", "campaignId": CAMPAIGN, "metadata": {"k\x00": 1}},
+    ],
+)
+async def test_a_nul_in_one_event_rejects_that_event_alone(client, app, live, bad):
+    """Each event of a batch is answered on its own: a NUL spoils only its own event; sent
+    alone, the same event is a 400."""
+    url = f"{base(live.handle)}/conversions"
+    good = {"eventType": "purchase", "campaignId": CAMPAIGN, "eventId": "good-one"}
+    response = await client.post(url, json={"events": [bad, good]}, headers=live.auth())
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "created"], results
+    assert results[0]["error"] == "invalid_request" and "NUL" in results[0]["message"]
+    assert await count(app, Conversion, live.handle) == 1
+    assert_v2_refused(await client.post(url, json=bad, headers=live.auth()))
+    assert await count(app, Conversion, live.handle) == 1

@@ -33,9 +33,12 @@ async def request_context(request: Request) -> Context:
     return ctx
 
 
-async def json_body(request: Request) -> Any:
+async def json_body(request: Request, *, check_text: bool = True) -> Any:
     """The parsed JSON body; InvalidInput if it is malformed, nested too deep or holds text
-    the databases cannot store (NUL; orjson already refuses lone surrogates)."""
+    the databases cannot store (NUL; orjson already refuses lone surrogates).
+
+    ``check_text=False`` leaves the text to a handler that validates parts of the body on
+    their own (a conversion batch answers each event), so one bad part spoils no other."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes.")
@@ -45,7 +48,7 @@ async def json_body(request: Request) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"Malformed JSON: {exc}") from exc
-    problem = json_problem(value, max_depth=MAX_BODY_DEPTH)
+    problem = json_problem(value, max_depth=MAX_BODY_DEPTH, check_text=check_text)
     if problem is not None:
         raise InvalidInput(f"Request body: {problem}.")
     return value

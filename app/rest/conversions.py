@@ -42,7 +42,9 @@ class ConversionBatch(_Input):
 async def post_conversions(request: Request) -> Response:
     ctx = await request_context(request)
     handle = request.path_params["handle"]
-    body = await json_body(request)
+    # Each event is validated on its own (parse_events): a NUL in one is that event's
+    # rejection, not the batch's.
+    body = await json_body(request, check_text=False)
     if not isinstance(body, dict):
         raise InvalidInput("Request body must be a JSON object.")
     batch = "events" in body
