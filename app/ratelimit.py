@@ -19,11 +19,11 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import STRATEGIES
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.middleware.refusal import family_refusal, route_family
 from resolvers.auth import PAT_PREFIX, canonical_jwt
-from resolvers.domain import RESERVED_HANDLES
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -32,20 +32,6 @@ log = logging.getLogger("funnelgate.ratelimit")
 
 # After a storage failure, skip the storage this long rather than wait on it per request.
 _STORAGE_RETRY_S = 5.0
-
-
-def route_family(path: str) -> str | None:
-    """``graphql``, ``v1``, ``api`` or ``redirect``; ``None`` for unlimited paths."""
-    if path == "/graphql" or path.startswith("/graphql/"):
-        return "graphql"
-    if path.startswith("/v1/"):
-        return "v1"
-    if path.startswith("/v2/") or path == "/mcp" or path.startswith("/mcp/"):
-        return "api"
-    segments = path.strip("/").split("/")
-    if len(segments) == 2 and all(segments) and segments[0] not in RESERVED_HANDLES:
-        return "redirect"
-    return None
 
 
 @dataclass(frozen=True)
@@ -242,18 +228,10 @@ def _token_key(headers: Headers) -> str | None:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def _refusal(family: str, quota: Quota, headers: dict[str, str]) -> Response:
+def _refusal(family: str | None, quota: Quota, headers: dict[str, str]) -> Response:
     """A 429 in the error shape of the route family."""
     message = (
         f"Rate limit exceeded: {quota.limit} requests per {quota.window_s} s; "
         f"retry in {max(1, quota.reset_s)} s."
     )
-    if family == "redirect":
-        return PlainTextResponse(message, status_code=429, headers=headers)
-    if family == "v1":
-        body: dict[str, Any] = {"status": "error", "message": message}
-    elif family == "graphql":
-        body = {"errors": [{"message": message, "extensions": {"code": "rate_limited"}}]}
-    else:
-        body = {"error": "rate_limited", "message": message}
-    return JSONResponse(body, status_code=429, headers=headers)
+    return family_refusal(family, 429, "rate_limited", message, headers)

@@ -11,13 +11,36 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from app.ratelimit import route_family
+from resolvers.domain import RESERVED_HANDLES
+
+
+def route_family(path: str) -> str | None:
+    """``graphql``, ``v1``, ``api`` or ``redirect``; ``None`` for unlimited paths."""
+    if path == "/graphql" or path.startswith("/graphql/"):
+        return "graphql"
+    if path.startswith("/v1/"):
+        return "v1"
+    if path.startswith("/v2/") or path == "/mcp" or path.startswith("/mcp/"):
+        return "api"
+    segments = path.strip("/").split("/")
+    if len(segments) == 2 and all(segments) and segments[0] not in RESERVED_HANDLES:
+        return "redirect"
+    return None
 
 
 def refusal(
     path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    family = route_family(path)
+    return family_refusal(route_family(path), status, code, message, headers)
+
+
+def family_refusal(
+    family: str | None,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if family == "redirect":
         return PlainTextResponse(message, status_code=status, headers=headers)
     body: dict[str, Any]
