@@ -10,8 +10,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from app.jwtsecret import JWTSecretError
 from app.settings import get_settings
+from resolvers.jwtsecret import JWTSecretError
 
 T = TypeVar("T")
 cli = typer.Typer(

@@ -189,7 +189,10 @@ class GraphQLApp(CachedResponses, GraphQL):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         ctx = Context(
-            sessions=self.services.sessions, settings=self.services.settings, services=self.services
+            sessions=self.services.sessions,
+            settings=self.services.settings,
+            services=self.services,
+            long_lived=isinstance(request, WebSocket),
         )
         header = request.headers.get("authorization")
         try:

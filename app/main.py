@@ -10,7 +10,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import metrics, openapi, probes, redirect, webconsole
 from app.bodylimit import BodyLimitMiddleware
@@ -18,6 +17,7 @@ from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
 from app.mcp import MCPEndpoint
+from app.middleware.proxy import TrustedProxyHeaders
 from app.middleware.request_text import RequestTextMiddleware
 from app.ratelimit import RateLimitMiddleware
 from app.rest import (
@@ -72,9 +72,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            # The client address (visitor ids, rate limits): X-Forwarded-For counts only from
-            # a trusted proxy, under any server.
-            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_hosts),
+            # The client address (visitor ids, rate limits) and the country header count only
+            # from a trusted proxy, under any server.
+            Middleware(TrustedProxyHeaders, trusted_hosts=settings.trusted_proxy_hosts),
             # Short links first: the hot path skips everything below but metrics and limits.
             Middleware(
                 redirect.ShortLinkFastPath,

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_response, internal_error_handler
+from app.middleware.proxy import peer_is_trusted_proxy
 from app.openapi import Param, Reply, operation
 from resolvers.domain import RESERVED_HANDLES
 from resolvers.errors import DomainError
@@ -38,7 +39,12 @@ class RedirectEndpoint:
         scope["route"] = ROUTE  # the route template, for metrics
         services = scope["app"].state.services
         _, handle, slug = scope["path"].split("/", 2)
-        country_header = services.settings.country_header.lower().encode("latin-1")
+        # The country header is a proxy's word (a CDN's geo lookup): only a trusted proxy's.
+        country_header = (
+            services.settings.country_header.lower().encode("latin-1")
+            if peer_is_trusted_proxy(scope)
+            else None
+        )
         user_agent = referrer = country = None
         for name, value in scope["headers"]:
             if name == b"user-agent":

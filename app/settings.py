@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     read_database_url: str | None = None
     replica_max_lag_s: float = Field(default=1.0, ge=0)
     # HS256 secret (or the private key for RS256). Unset: a random secret kept beside the
-    # SQLite database file; refused at start on any other database (app/jwtsecret.py).
+    # SQLite database file; refused at start on any other database (resolvers/jwtsecret.py).
     jwt_secret: str | None = None
     jwt_algorithm: str = "HS256"
     jwt_public_key: str | None = None

@@ -12,11 +12,11 @@ import jwt
 from jwt.utils import base64url_decode, base64url_encode
 from sqlalchemy import select, update
 
-from app.jwtsecret import jwt_secret
 from db.tables import AccessToken
 from resolvers.context import Context
 from resolvers.domain import Role, as_utc, utcnow
 from resolvers.errors import Unauthenticated
+from resolvers.jwtsecret import jwt_secret
 from resolvers.principal import Principal
 
 if TYPE_CHECKING:

@@ -28,3 +28,5 @@ class Context:
     loaders: dict[str, Any] = field(default_factory=dict)
     # Filled by the websocket protocol from connection_init's payload.
     connection_params: dict[str, Any] | None = None
+    # A websocket connection: its principal is re-checked before each operation.
+    long_lived: bool = False

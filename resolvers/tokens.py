@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from app.jwtsecret import jwt_secret
 from db.tables import AccessToken
 from resolvers.accounts import account_for_handle
 from resolvers.auth import hash_token, mint_jwt, new_pat_secret
 from resolvers.context import Context
 from resolvers.domain import PAT_SCOPES, Role, utcnow
 from resolvers.errors import InvalidInput, NotFound
+from resolvers.jwtsecret import jwt_secret
 from resolvers.principal import ADMIN, authorize
 from resolvers.storable import check_text, unstorable_reason
 

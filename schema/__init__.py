@@ -30,6 +30,7 @@ from schema.storable import StorableInput
 from schema.subscriptions import Subscription
 from schema.tokens import TokenMutation, TokenQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
+from schema.websocket_auth import RecheckLongLivedToken
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -57,6 +58,7 @@ class Mutation(
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list = [
         MetricsExtension,  # first, so that it times the whole operation
+        RecheckLongLivedToken,
         _same_rules(QueryDepthLimiter(max_depth=settings.graphql_max_depth)),
         _same_rules(MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases)),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),

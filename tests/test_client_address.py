@@ -139,3 +139,23 @@ def test_uvicorn_leaves_forwarded_headers_to_the_app():
         Settings(), host="127.0.0.1", port=8000, workers=1, log_level="INFO", log_config=None
     )
     assert config.proxy_headers is False
+
+
+async def test_only_a_trusted_proxy_sets_the_visitors_country(settings, tenant):
+    async with _running(settings) as app:
+        async with _from(app, PROXY) as admin:
+            await create_campaign(admin, tenant)
+            await put_link(admin, tenant, "geo")
+        path = f"/{tenant.handle}/geo"
+
+        async def country(http: httpx.AsyncClient) -> str:
+            response = await http.get(path, headers=DESKTOP | {"CF-IPCountry": "DE"})
+            assert response.status_code == 302, response.text
+            click_id = dict(parse_qsl(urlsplit(response.headers["location"]).query))["fg_click"]
+            row = await stored_click(app, click_id)
+            assert row is not None
+            return row.country
+
+        async with _from(app, STRANGER) as stranger, _from(app, PROXY) as proxy:
+            assert await country(stranger) == "unknown"
+            assert await country(proxy) == "DE"

@@ -29,26 +29,26 @@ def _fresh_resolution(monkeypatch):
     """Each test resolves as a new process would."""
     monkeypatch.delenv("FUNNELGATE_JWT_SECRET", raising=False)
     try:
-        from app import jwtsecret
-    except ImportError:  # before app/jwtsecret.py existed
+        from resolvers import jwtsecret
+    except ImportError:  # before resolvers/jwtsecret.py existed
         return
     monkeypatch.setattr(jwtsecret, "_resolved", {})
 
 
 def jwt_secret(settings: Settings) -> str:
-    from app.jwtsecret import jwt_secret
+    from resolvers.jwtsecret import jwt_secret
 
     return jwt_secret(settings)
 
 
 def _clear() -> None:
-    from app import jwtsecret
+    from resolvers import jwtsecret
 
     jwtsecret._resolved.clear()
 
 
 def _error() -> type[Exception]:
-    from app.jwtsecret import JWTSecretError
+    from resolvers.jwtsecret import JWTSecretError
 
     return JWTSecretError
 
@@ -62,7 +62,7 @@ def test_unset_on_sqlite_creates_a_random_owner_only_secret_beside_the_database(
     with caplog.at_level(logging.WARNING, logger="funnelgate.auth"):
         secret = jwt_secret(settings)
     path = tmp_path / "funnelgate.db.jwt-secret"
-    from app.jwtsecret import secret_file
+    from resolvers.jwtsecret import secret_file
 
     assert secret_file(settings.database_url) == path
     assert path.read_text().strip() == secret

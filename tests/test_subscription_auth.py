@@ -164,3 +164,38 @@ async def test_a_valid_pat_keeps_receiving_pushes(settings, tenant):
                 assert message["payload"]["data"]["campaignFunnel"]["clicks"] == 1, message
             finally:
                 await ws.close()
+
+
+async def test_queries_on_a_websocket_stop_once_its_pat_is_revoked(settings, tenant):
+    """Not only subscriptions: every operation on an open connection re-checks its token."""
+    query = {
+        "query": 'query($h: String!) { campaign(handle: $h, campaignId: "live") { campaignId } }',
+        "variables": {"h": tenant.handle},
+    }
+    with running_gateway(settings) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _setup_campaign(http, tenant)
+            created = await http.post(
+                f"/v2/handles/{tenant.handle}/tokens",
+                json={"scopes": ["campaigns.read"]},
+                headers=tenant.auth("ADMIN"),
+            )
+            assert created.status_code == 201, created.text
+            ws = await _connect(base, created.json()["token"])
+            try:
+                await ws.send(json.dumps({"id": "q1", "type": "subscribe", "payload": query}))
+                answer = await _next(ws)
+                assert answer["payload"]["data"]["campaign"]["campaignId"] == "live", answer
+                assert await _next(ws) == {"id": "q1", "type": "complete"}
+                revoked = await http.delete(
+                    f"/v2/handles/{tenant.handle}/tokens/{created.json()['id']}",
+                    headers=tenant.auth("ADMIN"),
+                )
+                assert revoked.status_code == 204, revoked.text
+                await ws.send(json.dumps({"id": "q2", "type": "subscribe", "payload": query}))
+                answer = await _next(ws)
+                errors = answer["payload"].get("errors") or []
+                assert [e["extensions"]["code"] for e in errors] == ["unauthenticated"], answer
+                assert (answer["payload"].get("data") or {}).get("campaign") is None, answer
+            finally:
+                await ws.close()
