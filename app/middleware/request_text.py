@@ -38,9 +38,19 @@ def raw_problem(raw: bytes, control: re.Pattern[bytes]) -> str | None:
     return None
 
 
+# Printable ASCII without '%': nothing to decode, nothing to refuse (nearly every request).
+_PLAIN = re.compile(rb"[\x20-\x24\x26-\x7e]*")
+
+
 def request_text_problem(scope: Scope) -> str | None:
     """What is wrong with the request's path or query string, as a sentence, or None."""
     raw_path = scope.get("raw_path")
+    if (
+        raw_path is not None
+        and _PLAIN.fullmatch(raw_path)
+        and _PLAIN.fullmatch(scope.get("query_string", b""))
+    ):
+        return None
     if raw_path is not None:
         problem = raw_problem(raw_path.split(b"?", 1)[0], _PATH_CONTROL)
     else:
