@@ -21,7 +21,7 @@ from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
 from schema.compiled import compiled_execution_context
 from schema.cost import QueryCostLimiter
-from schema.errors import DomainErrorExtension
+from schema.errors import DomainErrorExtension, GatewaySchema
 from schema.introspection import IntrospectionLimiter, IntrospectionResults
 from schema.metrics import MetricsExtension
 from schema.pages import PageMutation, PageQuery
@@ -70,7 +70,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -48,3 +50,20 @@ class DomainErrorExtension(MaskErrors):
                     }
                 out.append(error)
         return out
+
+
+class GatewaySchema(strawberry.Schema):
+    """Strawberry logs every error of a result at ERROR level. A client's mistake (a
+    validation error, a refused input, a domain error with its code) is its sender's
+    problem: logged at INFO without a traceback; only unexpected errors stay errors."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = []
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, DomainError | GraphQLError):
+                code = (error.extensions or {}).get("code") or getattr(original, "code", None)
+                log.info("graphql request refused (%s): %s", code, error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)

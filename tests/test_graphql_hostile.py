@@ -235,3 +235,20 @@ async def test_a_request_strawberry_cannot_read_gets_the_graphql_error_shape(
     assert r.headers["content-type"].startswith("application/json")
     (error,) = r.json()["errors"]
     assert error["extensions"]["code"] == "invalid_request" and error["message"]
+
+
+async def test_client_mistakes_are_not_logged_as_errors(client, tenant, caplog):
+    """A refused input, a validation error and a domain error are the sender's problem: no
+    ERROR record (Strawberry logs every error of a result at ERROR by default)."""
+    caplog.set_level(logging.INFO)
+    queries = [
+        f'{{ personalizationRule(handle: "{tenant.handle}", ruleId: "a\\u0000") {{ ruleId }} }}',
+        "{ noSuchField }",
+        f'{{ campaign(handle: "{tenant.handle}", campaignId: "nope-nope") {{ campaignId }} }}',
+    ]
+    for query in queries:
+        r = await client.post("/graphql", json={"query": query}, headers=tenant.auth("ADMIN"))
+        assert r.status_code == 200 and r.json()["errors"], r.text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage()[:200] for r in errors]
+    assert any("graphql request refused" in r.getMessage() for r in caplog.records)
