@@ -35,13 +35,18 @@ def _from(app: Any, ip: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-async def _visitor_id(app: Any, http: httpx.AsyncClient, path: str, **headers: str) -> str:
+async def _click(app: Any, http: httpx.AsyncClient, path: str, **headers: str) -> Any:
+    """The stored click of one visit to ``path``."""
     response = await http.get(path, headers=DESKTOP | headers)
     assert response.status_code == 302, response.text
     click_id = dict(parse_qsl(urlsplit(response.headers["location"]).query))["fg_click"]
     row = await stored_click(app, click_id)
     assert row is not None
-    return row.visitor_id
+    return row
+
+
+async def _visitor_id(app: Any, http: httpx.AsyncClient, path: str, **headers: str) -> str:
+    return (await _click(app, http, path, **headers)).visitor_id
 
 
 async def test_a_stranger_cannot_choose_its_visitor_id_with_x_forwarded_for(settings, tenant):
@@ -149,12 +154,7 @@ async def test_only_a_trusted_proxy_sets_the_visitors_country(settings, tenant):
         path = f"/{tenant.handle}/geo"
 
         async def country(http: httpx.AsyncClient) -> str:
-            response = await http.get(path, headers=DESKTOP | {"CF-IPCountry": "DE"})
-            assert response.status_code == 302, response.text
-            click_id = dict(parse_qsl(urlsplit(response.headers["location"]).query))["fg_click"]
-            row = await stored_click(app, click_id)
-            assert row is not None
-            return row.country
+            return (await _click(app, http, path, **{"CF-IPCountry": "DE"})).country
 
         async with _from(app, STRANGER) as stranger, _from(app, PROXY) as proxy:
             assert await country(stranger) == "unknown"

@@ -38,6 +38,23 @@ async def _setup_campaign(http: httpx.AsyncClient, tenant) -> None:
     assert r.status_code == 201, r.text
 
 
+async def _create_pat(http: httpx.AsyncClient, tenant, scope: str) -> dict:
+    created = await http.post(
+        f"/v2/handles/{tenant.handle}/tokens",
+        json={"scopes": [scope]},
+        headers=tenant.auth("ADMIN"),
+    )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+async def _revoke(http: httpx.AsyncClient, tenant, token_id: str) -> None:
+    revoked = await http.delete(
+        f"/v2/handles/{tenant.handle}/tokens/{token_id}", headers=tenant.auth("ADMIN")
+    )
+    assert revoked.status_code == 204, revoked.text
+
+
 async def _connect(base: str, token: str):
     ws = await websockets.connect(
         base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
@@ -90,21 +107,12 @@ async def test_a_revoked_pat_stops_receiving_pushes(settings, tenant):
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
             await _setup_campaign(http, tenant)
-            created = await http.post(
-                f"/v2/handles/{tenant.handle}/tokens",
-                json={"scopes": ["analytics.read"]},
-                headers=tenant.auth("ADMIN"),
-            )
-            assert created.status_code == 201, created.text
-            ws = await _connect(base, created.json()["token"])
+            created = await _create_pat(http, tenant, "analytics.read")
+            ws = await _connect(base, created["token"])
             try:
                 await _subscribe(ws, tenant.handle)
                 await _first_push(ws)
-                revoked = await http.delete(
-                    f"/v2/handles/{tenant.handle}/tokens/{created.json()['id']}",
-                    headers=tenant.auth("ADMIN"),
-                )
-                assert revoked.status_code == 204, revoked.text
+                await _revoke(http, tenant, created["id"])
                 await _click(http, tenant.handle)
                 await _assert_ends_unauthenticated(ws)
             finally:
@@ -148,13 +156,8 @@ async def test_a_valid_pat_keeps_receiving_pushes(settings, tenant):
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
             await _setup_campaign(http, tenant)
-            created = await http.post(
-                f"/v2/handles/{tenant.handle}/tokens",
-                json={"scopes": ["analytics.read"]},
-                headers=tenant.auth("ADMIN"),
-            )
-            assert created.status_code == 201, created.text
-            ws = await _connect(base, created.json()["token"])
+            created = await _create_pat(http, tenant, "analytics.read")
+            ws = await _connect(base, created["token"])
             try:
                 await _subscribe(ws, tenant.handle)
                 await _first_push(ws)
@@ -175,23 +178,14 @@ async def test_queries_on_a_websocket_stop_once_its_pat_is_revoked(settings, ten
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
             await _setup_campaign(http, tenant)
-            created = await http.post(
-                f"/v2/handles/{tenant.handle}/tokens",
-                json={"scopes": ["campaigns.read"]},
-                headers=tenant.auth("ADMIN"),
-            )
-            assert created.status_code == 201, created.text
-            ws = await _connect(base, created.json()["token"])
+            created = await _create_pat(http, tenant, "campaigns.read")
+            ws = await _connect(base, created["token"])
             try:
                 await ws.send(json.dumps({"id": "q1", "type": "subscribe", "payload": query}))
                 answer = await _next(ws)
                 assert answer["payload"]["data"]["campaign"]["campaignId"] == "live", answer
                 assert await _next(ws) == {"id": "q1", "type": "complete"}
-                revoked = await http.delete(
-                    f"/v2/handles/{tenant.handle}/tokens/{created.json()['id']}",
-                    headers=tenant.auth("ADMIN"),
-                )
-                assert revoked.status_code == 204, revoked.text
+                await _revoke(http, tenant, created["id"])
                 await ws.send(json.dumps({"id": "q2", "type": "subscribe", "payload": query}))
                 answer = await _next(ws)
                 errors = answer["payload"].get("errors") or []
