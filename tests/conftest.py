@@ -141,6 +141,26 @@ async def tenant(ctx: Context) -> Tenant:
     return Tenant(account_id, f"acme-{suffix}", f"globex-{suffix}")
 
 
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+async def redis_conn() -> AsyncIterator[Any]:
+    """A client of the local Redis (database 15); the test is skipped when none answers."""
+    import redis.asyncio as aioredis
+
+    conn = aioredis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        await conn.ping()
+    except (OSError, aioredis.RedisError) as exc:
+        await conn.aclose()
+        pytest.skip(f"Redis unreachable on 127.0.0.1:6379: {exc}")
+    try:
+        yield conn
+    finally:
+        await conn.aclose()
+
+
 @pytest.fixture
 def make_pat(ctx: Context) -> Callable[..., Any]:
     async def _make(handle: str, *scopes: str, expires_in: int | None = None) -> str:

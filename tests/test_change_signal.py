@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import delete, insert, select, text, update
 
 from db.changes import ANY_HANDLE
@@ -201,42 +200,33 @@ async def test_ingested_clicks_and_conversions_are_read_at_once(settings, tenant
 
 
 async def test_a_write_from_another_process_is_read_at_once_through_redis(
-    settings, tenant, make_pat
+    settings, tenant, make_pat, redis_conn
 ):
-    conn = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await conn.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        await conn.aclose()
-        pytest.skip(f"Redis unreachable on 127.0.0.1:6379: {exc}")
     shared = {
         "redis_url": REDIS_URL,
         "redis_key_prefix": f"fgtest-{uuid.uuid4().hex[:8]}",
         "graphql_response_cache_ttl_s": 1.0,
     }
-    try:
-        async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (_, b):
-            await make_campaign(a, tenant)
-            await make_page(a, tenant, v=1)
-            token = await make_pat(tenant.handle, "pages.write")
-            args = {"handle": tenant.handle, "campaign_id": "spring"}
-            await mcp_call(b, token, "campaign_structure_get", args)
-            assert (await warm(one, a, tenant, PAGE))["latestVersion"] == 1
-            page = {"slug": "spring-page", "title": "S"}
-            await mcp_call(
-                b, token, "campaign_structure_upsert", {**args, "page": page, "schema": {"v": 2}}
-            )
-            assert (await read(one, a, tenant, PAGE))["latestVersion"] == 2
-            await warm(one, a, tenant, PAGE)
-            r = await b.put(
-                f"/v2/public/handles/{tenant.handle}/site-structure/campaigns/spring",
-                json={"page": page, "schema": {"v": 3}},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert r.status_code == 200, r.text
-            assert (await read(one, a, tenant, PAGE))["latestVersion"] == 3
-    finally:
-        await conn.aclose()
+    async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (_, b):
+        await make_campaign(a, tenant)
+        await make_page(a, tenant, v=1)
+        token = await make_pat(tenant.handle, "pages.write")
+        args = {"handle": tenant.handle, "campaign_id": "spring"}
+        await mcp_call(b, token, "campaign_structure_get", args)
+        assert (await warm(one, a, tenant, PAGE))["latestVersion"] == 1
+        page = {"slug": "spring-page", "title": "S"}
+        await mcp_call(
+            b, token, "campaign_structure_upsert", {**args, "page": page, "schema": {"v": 2}}
+        )
+        assert (await read(one, a, tenant, PAGE))["latestVersion"] == 2
+        await warm(one, a, tenant, PAGE)
+        r = await b.put(
+            f"/v2/public/handles/{tenant.handle}/site-structure/campaigns/spring",
+            json={"page": page, "schema": {"v": 3}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        assert (await read(one, a, tenant, PAGE))["latestVersion"] == 3
 
 
 async def test_writes_of_one_handle_leave_other_handles_entries_alone(settings, tenant, make_pat):

@@ -161,26 +161,17 @@ async def test_persisted_queries_can_be_turned_off(settings: Settings) -> None:
 
 
 async def test_queries_stored_by_one_worker_run_by_hash_on_another_through_redis(
-    settings: Settings,
+    settings: Settings, redis_conn: aioredis.Redis
 ) -> None:
-    conn = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await conn.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        await conn.aclose()
-        pytest.skip(f"Redis unreachable on 127.0.0.1:6379: {exc}")
     shared = {"redis_url": REDIS_URL, "redis_key_prefix": f"fgtest-{uuid.uuid4().hex[:8]}"}
-    try:
-        async with serving(settings, **shared) as one, serving(settings, **shared) as two:
-            stored = await one.post(
-                "/graphql", json={"query": TYPENAME, "extensions": persisted(TYPENAME)}
-            )
-            assert stored.json()["data"] == {"__typename": "Query"}
-            response = await two.post("/graphql", json={"extensions": persisted(TYPENAME)})
-            assert response.json()["data"] == {"__typename": "Query"}
-        assert await conn.exists(f"{shared['redis_key_prefix']}:apq:{sha(TYPENAME)}")
-    finally:
-        await conn.aclose()
+    async with serving(settings, **shared) as one, serving(settings, **shared) as two:
+        stored = await one.post(
+            "/graphql", json={"query": TYPENAME, "extensions": persisted(TYPENAME)}
+        )
+        assert stored.json()["data"] == {"__typename": "Query"}
+        response = await two.post("/graphql", json={"extensions": persisted(TYPENAME)})
+        assert response.json()["data"] == {"__typename": "Query"}
+    assert await redis_conn.exists(f"{shared['redis_key_prefix']}:apq:{sha(TYPENAME)}")
 
 
 # --- allow-list mode ------------------------------------------------------------------------

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import event, update
 
 from app.main import create_app
@@ -249,28 +247,21 @@ async def test_get_persisted_queries_carry_an_etag_and_answer_304(settings, tena
         assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
-async def test_redis_shares_entries_and_invalidations_between_processes(settings, tenant):
-    conn = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await conn.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        await conn.aclose()
-        pytest.skip(f"Redis unreachable on 127.0.0.1:6379: {exc}")
+async def test_redis_shares_entries_and_invalidations_between_processes(
+    settings, tenant, redis_conn
+):
     shared = {"redis_url": REDIS_URL, "redis_key_prefix": f"fgtest-{uuid.uuid4().hex[:8]}"}
-    try:
-        async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (two, b):
-            await setup(a, tenant)
-            first = await ask(a, tenant)
-            with sql_statements(two) as statements:
-                hit = await ask(b, tenant)
-            assert not statements and hit.content == first.content
-            r = await b.patch(
-                f"/v2/handles/{tenant.handle}/campaigns/cached",
-                json={"name": "From two"},
-                headers=tenant.auth("ADMIN"),
-            )
-            assert r.status_code == 200, r.text
-            assert data(await ask(a, tenant))["name"] == "From two"
-            assert response_cache(one).hits == 0 and response_cache(two).hits == 1
-    finally:
-        await conn.aclose()
+    async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (two, b):
+        await setup(a, tenant)
+        first = await ask(a, tenant)
+        with sql_statements(two) as statements:
+            hit = await ask(b, tenant)
+        assert not statements and hit.content == first.content
+        r = await b.patch(
+            f"/v2/handles/{tenant.handle}/campaigns/cached",
+            json={"name": "From two"},
+            headers=tenant.auth("ADMIN"),
+        )
+        assert r.status_code == 200, r.text
+        assert data(await ask(a, tenant))["name"] == "From two"
+        assert response_cache(one).hits == 0 and response_cache(two).hits == 1
