@@ -346,3 +346,24 @@ async def test_a_nul_in_one_event_rejects_that_event_alone(client, app, live, ba
     assert await count(app, Conversion, live.handle) == 1
     assert_v2_refused(await client.post(url, json=bad, headers=live.auth()))
     assert await count(app, Conversion, live.handle) == 1
+
+
+async def test_a_lone_surrogate_in_one_event_rejects_that_event_alone(client, app, live):
+    url = f"{base(live.handle)}/conversions"
+    body = (
+        '{"events": [{"eventType": "purchase", "campaignId": "%s", "eventId": "x\\ud800"},'
+        ' {"eventType": "purchase", "campaignId": "%s", "eventId": "fine"}]}'
+    ) % (CAMPAIGN, CAMPAIGN)
+    response = await send_json(client, "POST", url, body.encode(), live.auth())
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "created"], results
+    assert results[0]["error"] == "invalid_request" and "eventId" in results[0]["message"]
+    assert await count(app, Conversion, live.handle) == 1
+
+
+async def test_nan_and_infinity_are_not_json(client, live):
+    url = f"{base(live.handle)}/conversions"
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        body = f'{{"eventType": "purchase", "campaignId": "{CAMPAIGN}", "value": {constant}}}'
+        assert_v2_refused(await send_json(client, "POST", url, body.encode(), live.auth()))

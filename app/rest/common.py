@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -44,14 +45,29 @@ async def json_body(request: Request, *, check_text: bool = True) -> Any:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes.")
     if not body:
         raise InvalidInput("Request body must be a JSON object.")
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"Malformed JSON: {exc}") from exc
+    value = _decode(body)
     problem = json_problem(value, max_depth=MAX_BODY_DEPTH, check_text=check_text)
     if problem is not None:
         raise InvalidInput(f"Request body: {problem}.")
     return value
+
+
+def _decode(body: bytes) -> Any:
+    """orjson; then the standard decoder for what only it reads (an escaped lone
+    surrogate, which the checks then refuse with the field's name, or the event's own
+    rejection in a batch). Nesting past either decoder's depth is malformed JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidInput(f"Malformed JSON: {error}") from error
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: orjson refuses them too
 
 
 def int_param(request: Request, name: str, default: int | None = None) -> int | None:
