@@ -4,6 +4,7 @@ family's shape, never a 500 and never a write."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -350,10 +351,9 @@ async def test_a_nul_in_one_event_rejects_that_event_alone(client, app, live, ba
 
 async def test_a_lone_surrogate_in_one_event_rejects_that_event_alone(client, app, live):
     url = f"{base(live.handle)}/conversions"
-    body = (
-        '{"events": [{"eventType": "purchase", "campaignId": "%s", "eventId": "x\\ud800"},'
-        ' {"eventType": "purchase", "campaignId": "%s", "eventId": "fine"}]}'
-    ) % (CAMPAIGN, CAMPAIGN)
+    event = {"eventType": "purchase", "campaignId": CAMPAIGN}
+    # json.dumps escapes the lone surrogate (\\ud800), as a client's encoder would.
+    body = json.dumps({"events": [{**event, "eventId": "x\ud800"}, {**event, "eventId": "fine"}]})
     response = await send_json(client, "POST", url, body.encode(), live.auth())
     assert response.status_code == 200, response.text
     results = response.json()["results"]
