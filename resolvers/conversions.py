@@ -25,14 +25,13 @@ from resolvers.campaigns import load_campaign
 from resolvers.context import Context
 from resolvers.domain import (
     EVENT_FUTURE_TOLERANCE,
-    EVENT_TYPE_RE,
     CampaignStatus,
     as_utc,
     iso,
     utcnow,
 )
 from resolvers.errors import DomainError, InvalidInput, PayloadTooLarge
-from resolvers.inputs import TestConversionInput, _Input, describe_validation_error
+from resolvers.inputs import EventType, TestConversionInput, _Input, describe_validation_error
 from resolvers.principal import TEST_CONVERSION, WRITE_CONVERSIONS, authorize
 from resolvers.storable import check_timestamp, json_problem
 
@@ -41,7 +40,7 @@ MAX_METADATA_BYTES = 8192
 
 
 class ConversionInput(_Input):
-    eventType: str = Field(min_length=1, max_length=64)
+    eventType: EventType = Field(min_length=1, max_length=64)
     eventId: str | None = Field(default=None, min_length=1, max_length=128)
     clickId: str | None = Field(default=None, min_length=1, max_length=32)
     campaignId: str | None = Field(default=None, min_length=1, max_length=64)
@@ -49,13 +48,6 @@ class ConversionInput(_Input):
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     metadata: dict[str, Any] = Field(default_factory=dict)
     occurredAt: datetime | None = None
-
-    @field_validator("eventType")
-    @classmethod
-    def _event_type(cls, value: str) -> str:
-        if not EVENT_TYPE_RE.fullmatch(value):
-            raise ValueError("must be 1-64 of letters, digits, '_', '.', ':' or '-'")
-        return value
 
     @field_validator("currency")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -13,13 +14,23 @@ from pydantic import (
     field_validator,
 )
 
-from resolvers.domain import CampaignStatus, GoalType, TrackingMode
+from resolvers.domain import EVENT_TYPE_RE, CampaignStatus, GoalType, TrackingMode
 from resolvers.errors import InvalidInput
 from resolvers.storable import json_problem
 
 # Free text (a name, a title, a URL) loses surrounding whitespace; identifiers never do: a
 # campaignId "abc " or "abc\n" is refused by its pattern, not trimmed into another id.
 Trimmed = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+def _event_type(value: str) -> str:
+    if not EVENT_TYPE_RE.fullmatch(value):
+        raise ValueError("must be 1-64 of letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
+# An event type (a conversion's, a campaign's conversionEventType): matched in full.
+EventType = Annotated[str, AfterValidator(_event_type)]
 
 
 class _Input(BaseModel):
@@ -44,7 +55,7 @@ class CampaignCreate(_Input):
     goalType: GoalType
     status: CampaignStatus = CampaignStatus.DRAFT
     trackingPreset: str | None = Field(default=None, min_length=1, max_length=64)
-    conversionEventType: str | None = Field(default=None, min_length=1, max_length=64)
+    conversionEventType: EventType | None = Field(default=None, min_length=1, max_length=64)
     primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -66,7 +77,7 @@ class LinkUpsert(_Input):
 
 
 class TestConversionInput(_Input):
-    eventType: str | None = Field(default=None, min_length=1, max_length=64)
+    eventType: EventType | None = Field(default=None, min_length=1, max_length=64)
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     metadata: dict[str, Any] = Field(default_factory=dict)

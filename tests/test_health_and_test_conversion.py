@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from db.tables import Conversion, OutboxEvent
+from db.tables import Campaign, Conversion, OutboxEvent
 
 SEED_TEST_CONVERSION = {
     "eventType": "purchase",
@@ -178,11 +178,32 @@ async def test_health_warns_about_a_custom_tracking_preset(client, tenant):
     assert "my_own_tag" in tracking["detail"]
 
 
-async def test_health_fails_an_invalid_event_type(client, tenant):
-    await make_campaign(client, tenant, "bad-event", conversionEventType="has spaces!")
+async def test_health_fails_an_invalid_event_type(client, ctx, tenant):
+    """A campaign stored before event types were checked at creation."""
+    await make_campaign(client, tenant, "bad-event")
+    async with ctx.sessions() as session:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.handle == tenant.handle, Campaign.campaign_id == "bad-event")
+            .values(conversion_event_type="has spaces!")
+        )
+        await session.commit()
     report = await health(client, tenant, "bad-event")
     assert check(report, "conversion_event_type")["status"] == "FAIL"
     assert report["readiness"] == "NOT_READY"
+
+
+@pytest.mark.parametrize("event_type", ["has spaces!", "purchase\n", " purchase", "x" * 65])
+async def test_a_campaign_conversion_event_type_is_an_identifier(client, tenant, event_type):
+    body = {"campaignId": "bad-event", "goalType": "PRODUCT_SALE"}
+    response = await client.post(
+        campaigns_url(tenant.handle),
+        json={**body, "conversionEventType": event_type},
+        headers=tenant.auth(),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "conversionEventType" in response.json()["message"]
 
 
 async def test_health_of_unknown_campaign_is_not_found(client, tenant):
