@@ -22,9 +22,10 @@ def _headers(exc: DomainError) -> dict[str, str]:
 
 
 def error_response(request: Request, exc: DomainError) -> Response:
-    """``/v1`` keeps seed 000's ``{"status":"error"}``; ``/v2`` uses ``{"error","message"}``."""
+    """``/v1`` keeps the funnel report's ``{"status":"error"}``; ``/v2`` answers
+    ``{"error","message"}``."""
     if request.url.path.startswith(FUNNEL_REPORT_PREFIX):
-        # Seed 000 documents one 401 message, whatever was wrong with the token.
+        # The funnel report documents one 401 message, whatever was wrong with the token.
         message = "Unauthenticated" if exc.status == 401 else exc.message
         body = {"status": "error", "message": message}
     else:

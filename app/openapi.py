@@ -166,7 +166,7 @@ _ERROR_SCHEMAS = {
     },
     "FunnelReportError": {
         "type": "object",
-        "description": "Errors of the /v1 funnel report (seed 000's shape).",
+        "description": "Errors of the /v1 funnel report, in its own shape.",
         "required": ["status", "message"],
         "properties": {"status": {"const": "error"}, "message": {"type": "string"}},
     },

@@ -1,4 +1,5 @@
-"""Date ranges in seed 000's syntax, resolved to inclusive local days of an account."""
+"""Date ranges (``YYYYMMDD,YYYYMMDD`` or a named range), resolved to the inclusive local
+days of an account."""
 
 from __future__ import annotations
 

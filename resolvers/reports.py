@@ -1,4 +1,4 @@
-"""Grouped reports: seed 000's funnel report and the ``groupBy`` analytics of a handle."""
+"""Grouped reports: the funnel report and the ``groupBy`` analytics of a handle."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ async def funnel_report(
     limit: int | None = None,
     country: str | None = None,
 ) -> FunnelReport:
-    """Seed 000: rows grouped by one dimension, ordered by clicks desc, then value."""
+    """The funnel report: rows grouped by one dimension, ordered by clicks desc, then value."""
     if ctx.principal is None:  # authentication comes before parameter checks
         raise Unauthenticated()
     account_id = _require(account_id, "account_id")

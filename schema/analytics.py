@@ -51,7 +51,7 @@ class AnalyticsQuery:
             funnels=[Funnel.from_data(f) for f in result.funnels],
         )
 
-    @strawberry.field(description="Seed 000's funnel report grouped by reportType.")
+    @strawberry.field(description="The funnel report grouped by reportType.")
     async def funnel_report(
         self,
         info: Ctx,

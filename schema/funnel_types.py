@@ -139,7 +139,7 @@ class FunnelReportRow:
     stages: list[StageCount] = strawberry.field(description="Every configured stage.")
 
 
-@strawberry.type(description="Seed 000's funnel report.")
+@strawberry.type(description="The funnel report: one row per group value.")
 class FunnelReport:
     report_type: str = strawberry.field(description="Source, Medium, Campaign, Country, ...")
     total: int = strawberry.field(description="Groups before skip/limit.")

@@ -1,4 +1,4 @@
-"""REST analytics: the handle funnel/groupBy endpoint, seed 000's report, funnel stages."""
+"""REST analytics: the handle funnel/groupBy endpoint, the funnel report, funnel stages."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def handle_analytics(request: Request) -> Response:
 
 
 @operation(
-    summary="Funnel report grouped by one dimension (seed 000)",
+    summary="Funnel report grouped by one dimension",
     tags=TAGS,
     query=[
         Param("account_id", {"type": "string", "pattern": ACCOUNT_ID_RE.pattern}, required=True),

@@ -22,7 +22,7 @@ TAGS = ["personalization"]
 
 
 def rule_json(rule: PersonalizationRule) -> dict[str, Any]:
-    """The seed's rule shape; ``when`` holds only the conditions the rule has."""
+    """A rule as the API shows it; ``when`` holds only the conditions the rule has."""
     return {
         "ruleId": rule.rule_id,
         "enabled": rule.enabled,

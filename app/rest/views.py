@@ -1,4 +1,4 @@
-"""JSON shapes of the REST shim (camelCase, as in seed 004)."""
+"""JSON shapes of the REST shim (camelCase, as the API documents them)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def page_json(page: Page[Any], key: str, render: Any) -> dict[str, Any]:
 
 
 def funnel_json(f: Any) -> dict[str, Any]:
-    """Seed 004's funnel shape, plus stages, currency detail and total clicks."""
+    """The documented funnel shape, plus stages, currency detail and total clicks."""
     return {
         "campaignId": f.campaign_id,
         "clicks": f.clicks,
