@@ -49,9 +49,6 @@ def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
     except DomainError as exc:
         typer.echo(f"error: {exc.code}: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    except JWTSecretError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _require_jwt_key(settings: Any) -> None:
