@@ -320,7 +320,6 @@ async def record_conversions(
         async with ctx.sessions() as session:
             results = await ingest_events(session, account, handle, events)
             await session.commit()
-    _notify(ctx, handle, results)
     return results
 
 
@@ -356,12 +355,4 @@ async def test_conversion(
                 )
             )
         ).scalar_one()
-    _notify(ctx, handle, [result])
     return result, conversion_view(stored)
-
-
-def _notify(ctx: Context, handle: str, results: list[ConversionResult]) -> None:
-    """Tell live listeners (caches, subscriptions) which campaigns changed."""
-    hub = getattr(ctx.services, "change_hub", None)
-    if hub is not None:
-        hub.touch(handle, {r.campaign_id for r in results if r.status == "created"})
