@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.logs import REQUEST_ID_HEADER
 from db.tables import Click, Conversion
 from tests.conftest import gql
+from tests.test_redirects import create_campaign, put_link
 
 IPHONE = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -65,18 +66,8 @@ async def count(app, table, handle: str) -> int:
 @pytest.fixture
 async def live(client, tenant):
     """The tenant with an ACTIVE campaign and a short link ``promo`` to it."""
-    response = await client.post(
-        f"{base(tenant.handle)}/campaigns",
-        json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
-    response = await client.put(
-        f"{base(tenant.handle)}/links/promo",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": CAMPAIGN},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
+    await create_campaign(client, tenant, CAMPAIGN)
+    await put_link(client, tenant, "promo", "https://shop.example.com/", CAMPAIGN, append=False)
     return tenant
 
 
