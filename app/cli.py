@@ -29,9 +29,9 @@ cli.add_typer(graphql_cli, name="graphql")
 
 def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``fn(ctx)`` against the configured database, turning domain errors into exit 2."""
+    from app.runtime.services import offline_context
     from db.engine import make_engine, make_session_factory
     from db.migrate import upgrade
-    from resolvers.context import Context
     from resolvers.errors import DomainError
 
     settings = get_settings()
@@ -40,7 +40,7 @@ def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
     async def main() -> T:
         engine = make_engine(settings.database_url)
         try:
-            return await fn(Context(sessions=make_session_factory(engine), settings=settings))
+            return await fn(offline_context(settings, make_session_factory(engine)))
         finally:
             await engine.dispose()
 
@@ -250,7 +250,7 @@ def graphql_register(
     from graphql import GraphQLError, parse, validate
 
     from schema import build_schema
-    from schema.allowlist import register_operations
+    from schema.engine.allowlist import register_operations
 
     settings = get_settings()
     target = allowlist or settings.graphql_allowlist_file

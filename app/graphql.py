@@ -15,14 +15,19 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.openapi import Param, Reply, operation
 from app.persisted import PersistedQueries, RequestError, RequestErrorResult
-from app.responsecache import CachedResponses, EncodedResponse, ResponseCache, operation_type
-from app.services import Services
+from app.runtime.responsecache import (
+    CachedResponses,
+    EncodedResponse,
+    ResponseCache,
+    operation_type,
+)
+from app.runtime.services import Services
 from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.errors import InvalidInput, Unauthenticated
 from resolvers.storable import unstorable_reason
 from schema import build_schema
-from schema.storable import request_problem
+from schema.engine.storable import request_problem
 
 try:  # where strawberry's HTTP layer takes its HTTPException from
     from cross_web import HTTPException
@@ -188,12 +193,7 @@ class GraphQLApp(CachedResponses, GraphQL):
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        ctx = Context(
-            sessions=self.services.sessions,
-            settings=self.services.settings,
-            services=self.services,
-            long_lived=isinstance(request, WebSocket),
-        )
+        ctx = self.services.context(long_lived=isinstance(request, WebSocket))
         header = request.headers.get("authorization")
         try:
             ctx.principal = await authenticate(ctx, header)

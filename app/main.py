@@ -12,14 +12,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette_compress import CompressMiddleware
 
 from app import metrics, openapi, probes, redirect, webconsole
-from app.bodylimit import BodyLimitMiddleware
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
 from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
 from app.mcp import MCPEndpoint
+from app.middleware.bodylimit import BodyLimitMiddleware
 from app.middleware.proxy import TrustedProxyHeaders
+from app.middleware.ratelimit import RateLimitMiddleware
 from app.middleware.request_text import RequestTextMiddleware
-from app.ratelimit import RateLimitMiddleware
 from app.rest import (
     analytics,
     campaigns,
@@ -30,7 +30,7 @@ from app.rest import (
     tokens,
     webhooks,
 )
-from app.services import Services
+from app.runtime.services import Services
 from app.settings import Settings, get_settings
 
 

@@ -33,7 +33,7 @@ from resolvers.errors import DomainError, Unauthenticated
 from resolvers.storable import MAX_JSON_DEPTH, json_problem
 
 if TYPE_CHECKING:
-    from app.services import Services
+    from app.runtime.services import Services
 
 log = logging.getLogger("funnelgate.mcp")
 
@@ -222,11 +222,7 @@ class MCPEndpoint:
             await task
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = Context(
-            sessions=self.services.sessions,
-            settings=self.services.settings,
-            services=self.services,
-        )
+        ctx = self.services.context()
         try:
             ctx.principal = await authenticate(ctx, Headers(scope=scope).get("authorization"))
             if ctx.principal is None:

@@ -1,5 +1,5 @@
 """``GET /metrics`` and what feeds it: a pure ASGI middleware timing every request by route
-template, and SQL and ingest instrumentation (the metric objects are in resolvers/telemetry.py).
+template, and SQL and ingest instrumentation (the metric objects are in app/runtime/telemetry.py).
 
 Each worker process counts its own requests: with ``--workers N`` a scrape sees one worker.
 """
@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.openapi import Reply, operation
-from resolvers import telemetry
+from app.runtime import telemetry
 
 UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

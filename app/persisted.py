@@ -20,7 +20,7 @@ from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from schema.allowlist import NOT_ALLOWED, NOT_ALLOWED_MESSAGE, load_allowlist, query_hash
+from schema.engine.allowlist import NOT_ALLOWED, NOT_ALLOWED_MESSAGE, load_allowlist, query_hash
 
 if TYPE_CHECKING:
     from app.settings import Settings

@@ -66,7 +66,7 @@ class RedirectEndpoint:
             query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
         )
         try:
-            result = await follow_link(services, handle, slug, visit)
+            result = await follow_link(services.redirects, handle, slug, visit)
         except DomainError as exc:
             await error_response(Request(scope), exc)(scope, receive, send)
             return

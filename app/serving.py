@@ -1,27 +1,9 @@
 """``funnelgate serve``: uvicorn with limits against abuse and a graceful stop.
 
-Limits (settings ``http_*``): request body size (app/bodylimit.py), request head size, the
-time a client may take to send the head and then the body, keep-alive idle time, optionally
-the number of concurrent connections, and how long a SIGTERM waits for in-flight requests.
-
-uvicorn's fast HTTP parser (httptools) has no limit on the request head and no timeout on
-reading a request, so a client could send megabytes of headers or trickle a request for
-ever. ``LimitedHttpTools`` adds what it lacks, and nothing else:
-
-- a head over ``http_max_header_bytes`` gets 431, a head not received within
-  ``http_header_timeout_s`` of its first byte (of the connection, for the first request)
-  gets 408. Such a request is refused before the application sees it, after the responses
-  to the requests before it on the connection, and the connection is closed.
-- a body not received in full within ``http_body_timeout_s`` of the end of its head gets
-  408 and the connection is closed; the application, which saw the head, reads a client
-  disconnect. If its response has already started, the connection is only closed.
-  The clock restarts while the server itself is not reading (a pipelined request waits,
-  the application has not taken what arrived, a ``100 Continue`` is not yet sent).
-
-A request is so either refused before the application runs or answered by it. On SIGTERM,
-uvicorn closes idle keep-alive connections in the same step as it stops listening, which
-cuts off a request that was already sent on one of them but not yet read;
-``DrainingServer`` reads those first.
+Limits (settings ``http_*``): request body size (app/middleware/bodylimit.py), request
+head size, the time a client may take to send the head and then the body, keep-alive idle
+time, optionally the number of concurrent connections, and how long a SIGTERM waits for
+in-flight requests.
 """
 
 from __future__ import annotations

@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     graphql_apq_cache_size: int = Field(default=1000, ge=1)
     graphql_allowlist: bool = False
     graphql_allowlist_file: str | None = None
-    # Compiled completion of plain-data selections (schema/compiled.py).
+    # Compiled completion of plain-data selections (schema/engine/compiled.py).
     graphql_compiled: bool = True
-    # Query responses cached per caller for at most 1 s (app/responsecache.py).
+    # Query responses cached per caller for at most 1 s (app/runtime/responsecache.py).
     graphql_response_cache: bool = True
     graphql_response_cache_size: int = Field(default=2000, ge=1)
     graphql_response_cache_ttl_s: float = Field(default=1.0, gt=0, le=1.0)
@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     journal_dir: str = "./funnelgate-journal"
     ingest_commit_budget_s: float = Field(default=2.0, gt=0)
 
-    # HTTP limits against abuse (funnelgate serve; app/serving.py, app/bodylimit.py).
+    # HTTP limits against abuse (funnelgate serve; app/serving.py, app/middleware/bodylimit.py).
     http_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     http_max_header_bytes: int = Field(default=32 * 1024, ge=1024)  # request line + headers
     http_header_timeout_s: float = Field(default=10.0, gt=0)  # to send the request head

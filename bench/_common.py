@@ -327,16 +327,16 @@ async def create_bench_account(
     database_url: str, account_id: str, handles: list[str], name: str = "Bench"
 ) -> None:
     """Accounts have no REST route (the CLI creates them): call the resolver directly."""
+    from app.runtime.services import offline_context
     from app.settings import Settings
     from db.engine import make_engine, make_session_factory
     from resolvers.accounts import create_account
-    from resolvers.context import Context
 
     engine = make_engine(database_url)
     try:
-        ctx = Context(
-            sessions=make_session_factory(engine),
-            settings=Settings(database_url=database_url, jwt_secret=BENCH_JWT_SECRET),
+        ctx = offline_context(
+            Settings(database_url=database_url, jwt_secret=BENCH_JWT_SECRET),
+            make_session_factory(engine),
         )
         await create_account(ctx, account_id, name, handles)
     finally:

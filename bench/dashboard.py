@@ -393,7 +393,6 @@ async def main_async(args: argparse.Namespace) -> None:
     from app.main import create_app
     from app.settings import Settings
     from resolvers.accounts import account_for_handle
-    from resolvers.context import Context
     from resolvers.domain import Role
     from resolvers.funnels import handle_analytics, resolve_days
     from resolvers.principal import Principal
@@ -423,12 +422,7 @@ async def main_async(args: argparse.Namespace) -> None:
         async with app.router.lifespan_context(app):
             services = app.state.services
             sessions = services.sessions
-            ctx = Context(
-                sessions=sessions,
-                settings=settings,
-                principal=Principal("bench", "jwt", {handle: Role.ADMIN}),
-                services=services,
-            )
+            ctx = services.context(Principal("bench", "jwt", {handle: Role.ADMIN}))
             sizes = await dataset_size(sessions, plan.account_id, handle)
             say(
                 f"dataset: handle {handle}: {sizes['clicks']:,} clicks, "

@@ -2,11 +2,11 @@
 conversions those clicks lead to, with the rollups the gateway would have written at ingest.
 
 Raw rows and rollup rows are written together, one transaction per day: the generator builds
-a day of clicks and conversions, computes that day's rollup rows with db.rollups' own
+a day of clicks and conversions, computes that day's rollup rows with db.rollups.writes' own
 aggregation helpers (``_fact_rows`` / ``_aggregate`` and the key tuples), and writes both.
 Every daily rollup key holds the day, so the rollup rows of one day never meet those of
 another and can be inserted (PostgreSQL: ``COPY``) instead of upserted; the weekly
-rollups are summed from the day rows at the end (``db.rollups.weekly_fill``).
+rollups are summed from the day rows at the end (``db.rollups.writes.weekly_fill``).
 
     python -m bench.generate --clicks 1000000            # fresh PostgreSQL database, dropped
     python -m bench.generate --clicks 10000000 --keep    # keep it for the other benchmarks
@@ -46,7 +46,7 @@ from bench._common import (  # noqa: E402
     progress,
     say,
 )
-from db.rollups import (  # noqa: E402
+from db.rollups.writes import (  # noqa: E402
     _BREAKDOWN_KEYS,
     _CAMPAIGN_KEYS,
     _CAMPAIGN_MEASURES,
@@ -522,9 +522,9 @@ def _test_conversions(plan: Plan, day: date, day_start: datetime) -> list[Conver
 def rollup_rows(
     clicks: Iterable[Any], conversions: Iterable[Any]
 ) -> dict[str, list[dict[str, Any]]]:
-    """The rows ``db.rollups.apply_rollups`` would upsert for these events, per table.
+    """The rows ``db.rollups.writes.apply_rollups`` would upsert for these events, per table.
 
-    Uses db.rollups' own ``_fact_rows`` and ``_aggregate`` with its key tuples. One shortcut:
+    Uses db.rollups.writes' own ``_fact_rows`` and ``_aggregate`` with its key tuples. One shortcut:
     facts are first aggregated at cube grain. The cube keys are every key a fact has, so the
     result is again a list of facts (counts > 1), and the campaign, breakdown and cube sums
     over it are the sums over the raw facts — with a fraction of the work.
@@ -687,13 +687,13 @@ async def create_tenant(database_url: str, plan: Plan) -> None:
     """Account and handles (resolver), campaigns (ACTIVE) and links through the resolvers."""
     from sqlalchemy import update
 
+    from app.runtime.services import offline_context
     from app.settings import Settings
     from bench._common import BENCH_JWT_SECRET
     from db.engine import make_engine, make_session_factory
     from db.tables import Campaign, Link
     from resolvers.accounts import create_account
     from resolvers.campaigns import create_campaign
-    from resolvers.context import Context
     from resolvers.domain import Role
     from resolvers.inputs import CampaignCreate, LinkUpsert
     from resolvers.links import upsert_link
@@ -701,11 +701,11 @@ async def create_tenant(database_url: str, plan: Plan) -> None:
 
     engine = make_engine(database_url)
     try:
-        ctx = Context(
-            sessions=make_session_factory(engine),
-            settings=Settings(database_url=database_url, jwt_secret=BENCH_JWT_SECRET),
-            principal=Principal("bench", "jwt", {h: Role.ADMIN for h in plan.handles}),
+        ctx = offline_context(
+            Settings(database_url=database_url, jwt_secret=BENCH_JWT_SECRET),
+            make_session_factory(engine),
         )
+        ctx.principal = Principal("bench", "jwt", {h: Role.ADMIN for h in plan.handles})
         await create_account(ctx, plan.account_id, f"Bench shop {plan.seed}", list(plan.handles))
         for c in plan.campaigns:
             await create_campaign(
@@ -816,7 +816,7 @@ async def generate(
         sample = convs[:5_000] + convs[max(5_000, len(convs) - len(plan.campaigns)) :]
         result.verified = await verify_rollup_shortcut(clicks[:20_000], sample)
         if not result.verified:
-            raise RuntimeError("rollup_rows disagrees with db.rollups.apply_rollups")
+            raise RuntimeError("rollup_rows disagrees with db.rollups.writes.apply_rollups")
     writer: Any = (
         PostgresWriter(database_url)
         if is_postgres(database_url)

@@ -130,10 +130,9 @@ async def handwritten(request: Any) -> Any:
     from starlette.responses import Response
 
     from resolvers.auth import authenticate
-    from resolvers.context import Context
 
     services = request.app.state.services
-    ctx = Context(sessions=services.sessions, settings=services.settings, services=services)
+    ctx = services.context()
     ctx.principal = await authenticate(ctx, request.headers.get("authorization"))
     body = await dashboard_json(ctx, request.query_params["handle"])
     return Response(body, media_type="application/json")
@@ -242,7 +241,7 @@ async def in_process(url: str, name: str, handle: str, runs: int) -> dict[str, A
     then with the resolver results memoised (the layers alone)."""
     from strawberry.http import process_result
 
-    from app.services import Services
+    from app.runtime.services import Services
     from resolvers.campaigns import list_campaigns
     from resolvers.context import Context
     from resolvers.domain import Role

@@ -314,7 +314,7 @@ class RollupCampaignWeekly(SQLModel, table=True):
 class RollupBreakdownWeekly(SQLModel, table=True):
     """``rollup_breakdown_daily`` summed per 7-day block of local days: ``week`` is the
     block's first day, on weekday ``phase`` (0: Monday, the ISO week; 3: Thursday; see
-    db.rollups.WEEK_PHASES). A 30-day funnel reads 4-5 block rows per key plus a day or
+    db.rollups.writes.WEEK_PHASES). A 30-day funnel reads 4-5 block rows per key plus a day or
     two, not 30 day rows. Written in the same transaction as the day rows."""
 
     __tablename__ = "rollup_breakdown_weekly"

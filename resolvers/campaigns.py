@@ -196,9 +196,6 @@ async def update_campaign(
                 },
             )
         await session.commit()
-    cache = getattr(ctx.services, "link_cache", None)
-    if cache is not None and data.status is not None:
-        cache.clear()  # links snapshot their campaign's status
     return row
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import insert_for
-from db.rollups import apply_rollups, local_day
+from db.rollups.writes import apply_rollups, local_day
 from db.tables import Campaign, Click, Conversion
 from resolvers import outbox
 from resolvers.accounts import AccountInfo, account_for_handle
@@ -313,20 +314,33 @@ async def record_conversions(
     authorize(ctx.principal, handle, WRITE_CONVERSIONS)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
-    writer = getattr(ctx.services, "ingest", None)
-    if writer is not None:
-        results = await writer.record_conversions(account, handle, events)
-    else:
-        async with ctx.sessions() as session:
-            results = await ingest_events(session, account, handle, events)
-            await session.commit()
+    return await _record(ctx, account, handle, events, is_test=False)
+
+
+async def _record(
+    ctx: Context,
+    account: AccountInfo,
+    handle: str,
+    events: Sequence[ConversionInput | DomainError],
+    *,
+    is_test: bool,
+) -> list[ConversionResult]:
+    """Through the gateway's group-commit writer when it runs, else in a transaction here."""
+    if ctx.conversion_writer is not None:
+        return await ctx.conversion_writer.record_conversions(
+            account, handle, events, is_test=is_test
+        )
+    async with ctx.sessions() as session:
+        results = await ingest_events(session, account, handle, list(events), is_test=is_test)
+        await session.commit()
     return results
 
 
 async def test_conversion(
     ctx: Context, handle: str, campaign_id: str, data: TestConversionInput
-) -> tuple[ConversionResult, dict[str, Any]]:
-    """Record a conversion marked ``metadata.test = true`` and emit ``conversion.tested``."""
+) -> tuple[ConversionResult, Conversion]:
+    """Record a conversion marked ``metadata.test = true`` and emit ``conversion.tested``;
+    like any other conversion it goes through the group-commit writer."""
     authorize(ctx.principal, handle, TEST_CONVERSION)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
@@ -342,12 +356,12 @@ async def test_conversion(
             )
         except ValidationError as exc:  # e.g. a bad eventType, currency or oversized metadata
             raise InvalidInput(describe_validation_error(exc)) from exc
-        (result,) = await ingest_events(session, account, handle, [event], is_test=True)
-        if result.status == "rejected":
-            raise InvalidInput(
-                result.message or "Invalid test conversion.", code=result.code or "invalid_request"
-            )
-        await session.commit()
+    (result,) = await _record(ctx, account, handle, [event], is_test=True)
+    if result.status == "rejected":
+        raise InvalidInput(
+            result.message or "Invalid test conversion.", code=result.code or "invalid_request"
+        )
+    async with ctx.sessions() as session:
         stored = (
             await session.execute(
                 select(Conversion).where(
@@ -355,4 +369,4 @@ async def test_conversion(
                 )
             )
         ).scalar_one()
-    return result, conversion_view(stored)
+    return result, stored

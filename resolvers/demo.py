@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from db.rollups import local_day
+from db.rollups.writes import local_day
 from db.tables import Campaign, ClickRecord, Link
 from resolvers.accounts import account_for_handle, create_account
 from resolvers.context import Context
 from resolvers.conversions import ConversionInput, ingest_events
 from resolvers.domain import GOAL_DEFAULTS, GoalType, utcnow
-from resolvers.ingest import write_clicks
+from resolvers.recording import write_clicks
 from resolvers.traffic import visitor_id
 
 CAMPAIGNS = [

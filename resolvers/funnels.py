@@ -10,6 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.rollups.reads import (
+    BREAKDOWN_DIMENSIONS,
+    breakdown_statement,
+    latest_data_day,
+    plan_range,
+    totals_statement,
+)
 from db.tables import Campaign
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
@@ -17,14 +24,6 @@ from resolvers.context import Context
 from resolvers.dateranges import DayRange, parse_date_range
 from resolvers.domain import as_utc
 from resolvers.principal import READ_ANALYTICS, authorize
-from resolvers.readreplica import run_read
-from resolvers.rollup_reads import (
-    BREAKDOWN_DIMENSIONS,
-    breakdown_statement,
-    latest_data_day,
-    plan_range,
-    totals_statement,
-)
 from resolvers.stages import CLICKS_STAGE, StageSpec, stage_specs
 
 MAX_CAMPAIGN_FUNNELS = 50
@@ -208,7 +207,7 @@ async def campaign_funnel(
         )
         return funnels[campaign_id]
 
-    return await run_read(ctx, read)
+    return await ctx.run_read(read)
 
 
 async def handle_analytics(
@@ -231,7 +230,7 @@ async def handle_analytics(
         )
         return account, await load_funnels(session, account, handle, campaigns, days, include_test)
 
-    account, funnels = await run_read(ctx, read)
+    account, funnels = await ctx.run_read(read)
     aggregate = Funnel(
         None, account.currency, stage_names=[s.name for s in stage_specs(account.funnel_stages)]
     )
@@ -282,7 +281,7 @@ class FunnelLoader:
                     include_test,
                 )
 
-        await run_read(self._ctx, read)
+        await self._ctx.run_read(read)
         return [results[(h, d, t)][cid] for h, cid, _, d, t in keys]
 
 

@@ -55,12 +55,6 @@ async def load_link(session: AsyncSession, handle: str, slug: str) -> Link:
     return row
 
 
-def _invalidate(ctx: Context, handle: str, slug: str) -> None:
-    cache = getattr(ctx.services, "link_cache", None)
-    if cache is not None:
-        cache.invalidate(handle, slug)
-
-
 async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) -> tuple[Link, bool]:
     """Create or replace the link at ``slug``; returns (link, created)."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
@@ -92,7 +86,6 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
         row.append_context_param = data.trackingPolicy.appendContextParam
         row.updated_at = now
         await session.commit()
-    _invalidate(ctx, handle, slug)
     return row, created
 
 
@@ -142,4 +135,3 @@ async def delete_link(ctx: Context, handle: str, slug: str) -> None:
         if result.rowcount == 0:
             raise link_not_found(slug)
         await session.commit()
-    _invalidate(ctx, handle, slug)

@@ -24,7 +24,7 @@ from resolvers.context import Context
 from resolvers.domain import SLUG_RE, as_utc, utcnow
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from resolvers.inputs import Trimmed, parse
-from resolvers.objectstore import ObjectNotFound, ObjectStore
+from resolvers.ports import ObjectNotFound, ObjectStore
 from resolvers.principal import READ_CAMPAIGNS, READ_PAGES, WRITE_PAGES, authorize
 from resolvers.storable import INT4_MAX, check_int, check_json, unstorable_reason
 
@@ -90,7 +90,7 @@ def object_key(handle: str, campaign_id: str, version: int) -> str:
 
 
 def _store(ctx: Context) -> ObjectStore:
-    store = getattr(ctx.services, "object_store", None)
+    store = ctx.object_store
     if store is None:
         raise RuntimeError("No object store is configured.")
     return store

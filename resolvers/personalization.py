@@ -257,12 +257,6 @@ async def _load(session: AsyncSession, handle: str, rule_id: str) -> Rule:
     return row
 
 
-def _invalidate(ctx: Context, handle: str) -> None:
-    cache = getattr(ctx.services, "rules_cache", None)
-    if cache is not None:
-        cache.invalidate(handle)
-
-
 async def create_rule(ctx: Context, handle: str, data: RuleInput) -> Rule:
     """Create a rule; ``rule_<hex>`` when no ruleId is given; 409 if the id exists."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
@@ -285,7 +279,6 @@ async def create_rule(ctx: Context, handle: str, data: RuleInput) -> Rule:
             await session.commit()
         except IntegrityError as exc:
             raise Conflict(f"Rule ID '{rule_id}' already exists.", code="rule_conflict") from exc
-    _invalidate(ctx, handle)
     return row
 
 
@@ -319,7 +312,6 @@ async def replace_rule(
             row.updated_at = now
         await session.commit()
         row = await _load(session, handle, rule_id)
-    _invalidate(ctx, handle)
     return row, created
 
 
@@ -351,4 +343,3 @@ async def delete_rule(ctx: Context, handle: str, rule_id: str) -> None:
         if result.rowcount == 0:
             raise rule_not_found(rule_id)
         await session.commit()
-    _invalidate(ctx, handle)

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.rollups import local_day
+from db.rollups.writes import local_day
 from db.tables import Account, Campaign, ClickRecord, Handle, Link
 from resolvers.domain import CampaignStatus, utcnow
 from resolvers.errors import DomainError, Overloaded
+from resolvers.ports import ClickRecorder, LinkLookup, RulesLookup
 from resolvers.traffic import (
     classify_user_agent,
     normalise_country,
@@ -151,9 +152,21 @@ def build_click(
     )
 
 
-async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirect | None:
+@dataclass(frozen=True)
+class RedirectPorts:
+    """What following a link needs of the running gateway (built in app/runtime/services.py)."""
+
+    links: LinkLookup
+    rules: RulesLookup | None
+    clicks: ClickRecorder
+    visitor_salt: str
+
+
+async def follow_link(
+    ports: RedirectPorts, handle: str, slug: str, visit: Visit
+) -> Redirect | None:
     """None for an unknown link. A link of a non-ACTIVE campaign redirects without a click."""
-    target: LinkTarget | None = await services.link_cache.get((handle, slug))
+    target = await ports.links.get((handle, slug))
     if target is None:
         return None
     ua = classify_user_agent(visit.user_agent)
@@ -161,12 +174,11 @@ async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirec
     source = traffic_source(dict(visit.query).get("utm_source"), visit.referrer)
     country = normalise_country(visit.country_header)
     destination, segment = target.destination_url, "default"
-    rules_cache = getattr(services, "rules_cache", None)
-    if rules_cache is not None:
+    if ports.rules is not None:
         from resolvers.personalization import choose_variant
 
         rule = choose_variant(
-            await rules_cache.get(handle),
+            await ports.rules.get(handle),
             campaign_id=target.campaign_id,
             device=ua.device,
             country=country,
@@ -181,7 +193,7 @@ async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirec
     click = build_click(
         target,
         visit,
-        salt=services.settings.visitor_salt,
+        salt=ports.visitor_salt,
         segment=segment,
         device=ua.device,
         is_bot=is_bot,
@@ -190,7 +202,7 @@ async def follow_link(services, handle: str, slug: str, visit: Visit) -> Redirec
         destination=location,
     )
     try:
-        await services.ingest.record(click)
+        await ports.clicks.record(click)
     except Overloaded:
         raise
     except DomainError as exc:  # refused for its data and set aside as a dead letter

@@ -17,7 +17,6 @@ from resolvers.domain import ACCOUNT_ID_RE
 from resolvers.errors import Forbidden, InvalidInput, Unauthenticated
 from resolvers.funnels import MICROS, resolve_days
 from resolvers.principal import READ_ANALYTICS, authorize
-from resolvers.readreplica import read_session
 from resolvers.stages import CLICKS_STAGE, stage_specs
 
 # report_type → rollup_cube_daily column
@@ -106,7 +105,7 @@ async def funnel_report(
     skip = _bounded(skip, "skip", 0, 0, None)
     limit = _bounded(limit, "limit", MAX_LIMIT, 1, MAX_LIMIT)
     country_code = parse_country(country)
-    async with read_session(ctx) as session:
+    async with ctx.read_session() as session:
         handles = [
             h
             for h in await handles_of_account(session, account_id)
@@ -183,7 +182,7 @@ async def grouped_analytics(
     authorize(ctx.principal, handle, READ_ANALYTICS)
     if group_by not in GROUP_BY:
         raise InvalidInput(f"Invalid parameter: groupBy must be one of {', '.join(GROUP_BY)}.")
-    async with read_session(ctx) as session:
+    async with ctx.read_session() as session:
         account = await account_for_handle(session, handle)
         days = resolve_days(account, date_range)
         campaign_query = select(Campaign.campaign_id, Campaign.conversion_event_type).where(

@@ -1,6 +1,6 @@
 """Webhook subscriptions (ADMIN): CRUD, the delivery log and manual redelivery.
 
-Deliveries themselves are made by ``resolvers.webhook_worker`` from the durable outbox.
+Deliveries themselves are made by ``app.runtime.webhook_worker`` from the durable outbox.
 """
 
 from __future__ import annotations

@@ -16,21 +16,21 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from schema.allowlist import OperationAllowList, load_allowlist
 from schema.analytics import AnalyticsMutation, AnalyticsQuery
 from schema.campaigns import CampaignMutation, CampaignQuery
-from schema.compiled import compiled_execution_context
-from schema.cost import QueryCostLimiter
+from schema.engine.allowlist import OperationAllowList, load_allowlist
+from schema.engine.compiled import compiled_execution_context
+from schema.engine.cost import QueryCostLimiter
+from schema.engine.introspection import IntrospectionLimiter, IntrospectionResults
+from schema.engine.metrics import MetricsExtension
+from schema.engine.storable import StorableInput
+from schema.engine.websocket_auth import RecheckLongLivedToken
 from schema.errors import DomainErrorExtension, GatewaySchema
-from schema.introspection import IntrospectionLimiter, IntrospectionResults
-from schema.metrics import MetricsExtension
 from schema.pages import PageMutation, PageQuery
 from schema.personalization import PersonalizationMutation, PersonalizationQuery
-from schema.storable import StorableInput
 from schema.subscriptions import Subscription
 from schema.tokens import TokenMutation, TokenQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
-from schema.websocket_auth import RecheckLongLivedToken
 
 if TYPE_CHECKING:
     from app.settings import Settings

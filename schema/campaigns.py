@@ -82,23 +82,6 @@ class CampaignQuery:
         return Link.from_row(await links.get_link(info.context, handle, slug))
 
 
-def _conversion(view: dict[str, object]) -> ConversionType:
-    from datetime import datetime
-
-    return ConversionType(
-        conversion_id=str(view["conversionId"]),
-        event_id=str(view["eventId"]),
-        event_type=str(view["eventType"]),
-        campaign_id=view["campaignId"],  # type: ignore[arg-type]
-        click_id=view["clickId"],
-        value=view["value"],
-        currency=view["currency"],  # type: ignore[arg-type]
-        metadata=view["metadata"],
-        test=bool(view["test"]),
-        occurred_at=datetime.fromisoformat(str(view["occurredAt"]).replace("Z", "+00:00")),
-    )
-
-
 @strawberry.type
 class CampaignMutation:
     @strawberry.mutation(description="Create a campaign; returns it with quick-start steps.")
@@ -132,10 +115,10 @@ class CampaignMutation:
         self, info: Ctx, handle: str, campaign_id: str, input: TestConversionInput | None = None
     ) -> TestConversionPayload:
         model = input.to_model() if input else TestConversionInput().to_model()
-        result, view = await conversions.test_conversion(info.context, handle, campaign_id, model)
+        result, row = await conversions.test_conversion(info.context, handle, campaign_id, model)
         return TestConversionPayload(
             status=result.status,
-            conversion=_conversion(view),
+            conversion=ConversionType.from_row(row),
             webhook_event_id=result.webhook_event_id,
         )
 

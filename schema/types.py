@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from db.tables import Campaign as CampaignRow
+from db.tables import Conversion as ConversionRow
 from db.tables import Link as LinkRow
 from resolvers import domain
 from resolvers.domain import as_utc
@@ -194,6 +195,21 @@ class Conversion:
     metadata: strawberry.scalars.JSON = strawberry.field(description="Client metadata.")
     test: bool = strawberry.field(description="True for test conversions.")
     occurred_at: datetime = strawberry.field(description="When the event happened (UTC).")
+
+    @classmethod
+    def from_row(cls, row: ConversionRow) -> Conversion:
+        return cls(
+            conversion_id=row.id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            campaign_id=row.campaign_id,
+            click_id=row.click_id,
+            value=None if row.value_micros is None else row.value_micros / 1_000_000,
+            currency=row.currency,
+            metadata=row.event_metadata,
+            test=row.is_test,
+            occurred_at=as_utc(row.occurred_at),
+        )
 
 
 @strawberry.type(description="Result of a test conversion.")

@@ -86,7 +86,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         storage_url=str(tmp_path / "objects"),
         journal_dir=str(tmp_path / "journal"),
         webhook_allow_private=True,
-        # Tests drive webhook delivery with resolvers.webhook_worker.run_once, so that no
+        # Tests drive webhook delivery with app.runtime.webhook_worker.run_once, so that no
         # background pass races a test's look at the outbox or posts to a fuzzed URL.
         webhook_worker_enabled=False,
         # A click batch slower than the budget is journaled and counted only after a replay,
@@ -128,7 +128,7 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def ctx(app: Any) -> Context:
     services = app.state.services
-    return Context(sessions=services.sessions, settings=services.settings, services=services)
+    return services.context()
 
 
 @pytest.fixture

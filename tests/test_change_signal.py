@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
+from app.runtime.changes import ChangeHub
 from db.changes import ANY_HANDLE
 from db.engine import make_session_factory
 from db.tables import AccessToken, Account, Campaign, Link, PersonalizationRule
 from resolvers.auth import mint_jwt
-from resolvers.live import ChangeHub
 from tests.conftest import JWT_SECRET, Tenant
 from tests.test_response_cache import REDIS_URL, response_cache, serving
 

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from db.click_ingest import ClickLane
-from db.rollups import apply_rollups
+from db.rollups.batch import ClickLane
+from db.rollups.writes import apply_rollups
 from db.tables import ClickRecord
 
 ROLLUP_TABLES = (

@@ -19,7 +19,7 @@ import strawberry
 from strawberry.http import process_result
 from strawberry.scalars import JSON
 
-from schema.compiled import compiled_execution_context
+from schema.engine.compiled import compiled_execution_context
 
 
 @strawberry.enum

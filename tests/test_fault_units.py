@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import resolvers.ingest as ingest_module
-from resolvers.ingest import IngestWriter
-from resolvers.journal import ClickJournal
-from resolvers.stalecache import StaleOnErrorLoader
-from resolvers.ttlcache import TTLCache
+import app.runtime.ingest as ingest_module
+from app.runtime.ingest import IngestWriter
+from app.runtime.journal import ClickJournal
+from app.runtime.stalecache import StaleOnErrorLoader
+from app.runtime.ttlcache import TTLCache
 from tests.factories import click_record
 
 

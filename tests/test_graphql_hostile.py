@@ -18,7 +18,11 @@ from graphql import get_introspection_query, parse
 
 from app.main import create_app
 from app.settings import Settings
-from schema.introspection import IntrospectionLimiter, IntrospectionResults, introspection_problem
+from schema.engine.introspection import (
+    IntrospectionLimiter,
+    IntrospectionResults,
+    introspection_problem,
+)
 from tests.conftest import gql
 
 JSON_HEADERS = {"content-type": "application/json"}

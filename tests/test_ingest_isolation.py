@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from app.runtime.journal import ClickJournal
 from db.tables import Click, Conversion, DeadLetter
 from resolvers.accounts import account_for_handle
 from resolvers.conversions import ConversionInput
 from resolvers.errors import InvalidInput
-from resolvers.journal import ClickJournal
 from tests.factories import click_record
 
 SURROGATE = "\ud800"

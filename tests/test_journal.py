@@ -6,9 +6,9 @@ from datetime import date
 import httpx
 from sqlalchemy import func, select
 
-import resolvers.ingest as ingest_module
+import app.runtime.ingest as ingest_module
+from app.runtime.journal import ClickJournal
 from db.tables import Click
-from resolvers.journal import ClickJournal
 from tests.factories import click_record
 
 

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.logs import json_formatter
 from app.main import create_app
+from app.runtime import telemetry
 from app.settings import Settings
-from resolvers import telemetry
 from tests.conftest import Tenant, gql
 
 

@@ -144,10 +144,10 @@ def test_every_tenant_table_carries_account_id():
 
 def test_0006_fills_the_weekly_rollups_from_the_day_rows(empty_database):
     """Upgrading a database with traffic: each phase's 7-day blocks hold the sums of their
-    days (checked against db.rollups.week_of)."""
+    days (checked against db.rollups.writes.week_of)."""
     from datetime import UTC, date, datetime, timedelta
 
-    from db.rollups import WEEK_PHASES, week_of
+    from db.rollups.writes import WEEK_PHASES, week_of
 
     upgrade(empty_database, "0005")
     first = date(2026, 3, 1)  # a Sunday

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
-from resolvers.objectstore import (
+from app.runtime.objectstore import (
     LocalObjectStore,
     ObjectNotFound,
     S3ObjectStore,
     make_object_store,
 )
+from app.settings import Settings
 
 
 async def test_local_store_round_trip_and_idempotent_delete(tmp_path: Path):

@@ -12,9 +12,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.runtime.objectstore import ObjectNotFound, S3ObjectStore
 from app.settings import Settings
 from resolvers import pages
-from resolvers.objectstore import ObjectNotFound, S3ObjectStore
 from tests.conftest import JWT_SECRET
 from tests.test_pages import body, make_campaign, page_url, signed_in
 

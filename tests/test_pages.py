@@ -321,7 +321,7 @@ async def test_failed_object_write_stores_no_rows(client, tenant, ctx, settings,
     async def failing_put(key: str, data: bytes, content_type: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(ctx.services.object_store, "put", failing_put)
+    monkeypatch.setattr(ctx.object_store, "put", failing_put)
     with pytest.raises(OSError, match="disk full"):
         await pages.upsert_page(ctx, tenant.handle, CAMPAIGN, body())
     async with ctx.sessions() as session:

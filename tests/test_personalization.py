@@ -426,33 +426,28 @@ async def test_pat_needs_campaign_scopes(client, tenant, make_pat):
 # --- cache invalidation -------------------------------------------------------------------
 
 
-async def test_every_write_invalidates_the_handles_rule_cache(client, tenant, app):
-    class Recorder:
-        def __init__(self) -> None:
-            self.handles: list[str] = []
+async def test_every_write_invalidates_the_handles_rule_cache(client, tenant, app, monkeypatch):
+    """The change hub drops the handle's cached rules after each committed rule write."""
+    cache = app.state.services.rules_cache
+    invalidated: list[str] = []
+    real = cache.invalidate
 
-        def invalidate(self, handle: str) -> None:
-            self.handles.append(handle)
+    def recording(handle: str) -> None:
+        invalidated.append(handle)
+        real(handle)
 
-    recorder = Recorder()
-    previous = getattr(app.state.services, "rules_cache", None)
-    app.state.services.rules_cache = recorder
-    try:
-        url = rules_url(tenant.handle, "spring-mobile-variant")
-        body = _with()
-        assert (
-            await client.post(rules_url(tenant.handle), json=body, headers=tenant.auth())
-        ).status_code == 201
-        assert (await client.put(url, json=body, headers=tenant.auth())).status_code == 200
-        assert (await client.get(url, headers=tenant.auth())).status_code == 200
-        assert (await client.delete(url, headers=tenant.auth())).status_code == 204
-        bad = await client.post(
-            rules_url(tenant.handle), json=_with(extra=1), headers=tenant.auth()
-        )
-        assert bad.status_code == 400
-    finally:
-        app.state.services.rules_cache = previous
-    assert recorder.handles == [tenant.handle] * 3
+    monkeypatch.setattr(cache, "invalidate", recording)
+    url = rules_url(tenant.handle, "spring-mobile-variant")
+    body = _with()
+    assert (
+        await client.post(rules_url(tenant.handle), json=body, headers=tenant.auth())
+    ).status_code == 201
+    assert (await client.put(url, json=body, headers=tenant.auth())).status_code == 200
+    assert (await client.get(url, headers=tenant.auth())).status_code == 200
+    assert (await client.delete(url, headers=tenant.auth())).status_code == 204
+    bad = await client.post(rules_url(tenant.handle), json=_with(extra=1), headers=tenant.auth())
+    assert bad.status_code == 400
+    assert invalidated == [tenant.handle] * 3
 
 
 async def test_load_rule_specs_returns_enabled_rules_in_evaluation_order(client, tenant, ctx):

@@ -13,7 +13,7 @@ from graphql import get_introspection_query, parse
 from app.main import create_app
 from app.settings import Settings
 from schema import build_schema
-from schema.cost import operation_cost
+from schema.engine.cost import operation_cost
 
 
 @pytest.fixture(scope="module")

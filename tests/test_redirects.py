@@ -450,7 +450,7 @@ async def test_the_destination_query_is_kept_byte_for_byte(client, tenant):
 async def test_a_change_during_a_cache_fill_is_not_lost():
     """A redirect that read the link just before an update must not park the old version in
     the cache: the next lookup after the update's invalidation sees the new one."""
-    from resolvers.ttlcache import TTLCache
+    from app.runtime.ttlcache import TTLCache
 
     version = {"link": "old"}
     reading = asyncio.Event()

@@ -1,4 +1,4 @@
-"""Unit tests of resolvers.rollup_reads.plan_range: the parts of a range count each day of
+"""Unit tests of db.rollups.reads.plan_range: the parts of a range count each day of
 the range exactly once and no other day that can hold data."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from db.rollups.reads import RangeParts, plan_range
 from resolvers.dateranges import DayRange
-from resolvers.rollup_reads import RangeParts, plan_range
 
 LATEST = date(2026, 3, 18)  # a Wednesday
 

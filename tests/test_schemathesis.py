@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi
 
 from app.main import create_app
+from app.runtime.services import offline_context
 from app.settings import Settings
 from db.engine import make_engine, make_session_factory
 from resolvers.accounts import create_account
-from resolvers.context import Context
 from tests.conftest import Tenant
 
 # Per operation; FUNNELGATE_FUZZ_EXAMPLES raises it for a longer hunt on a developer machine.
@@ -35,7 +35,7 @@ MAX_EXAMPLES = int(os.environ.get("FUNNELGATE_FUZZ_EXAMPLES", "25"))
 async def _seed(app_settings: Settings, account_id: str, handle: str) -> None:
     engine = make_engine(app_settings.database_url)
     try:
-        ctx = Context(sessions=make_session_factory(engine), settings=app_settings)
+        ctx = offline_context(app_settings, make_session_factory(engine))
         await create_account(ctx, account_id, "Fuzz", [handle])
     finally:
         await engine.dispose()

@@ -21,10 +21,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.main import create_app
-from db.engine import make_engine, make_session_factory
-from db.tables import OutboxEvent, WebhookDelivery
-from resolvers.domain import utcnow
-from resolvers.webhook_worker import (
+from app.runtime.webhook_worker import (
     LEASE_MARGIN_S,
     backoff_delay,
     claim_due,
@@ -32,6 +29,9 @@ from resolvers.webhook_worker import (
     run_once,
     sign,
 )
+from db.engine import make_engine, make_session_factory
+from db.tables import OutboxEvent, WebhookDelivery
+from resolvers.domain import utcnow
 from tests.conftest import gql
 
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]

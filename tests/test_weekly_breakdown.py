@@ -11,7 +11,7 @@ from db.tables import ClickRecord
 from resolvers.accounts import account_for_handle
 from resolvers.dateranges import DayRange
 from resolvers.funnels import BREAKDOWN_DIMENSIONS, load_funnels
-from resolvers.ingest import write_clicks
+from resolvers.recording import write_clicks
 
 # Data over the 45 days up to today (UTC, the tenant's timezone), so that ranges reaching
 # today read the current week's rows as a whole.
@@ -96,11 +96,11 @@ async def test_funnels_match_the_clicks_for_any_range(ctx, tenant):
 
 
 async def test_bulk_fill_builds_the_weekly_rows_ingest_keeps(ctx, tenant):
-    """db.rollups.weekly_fill (bench.generate's, and migration 0006's formulas) sums the day
+    """db.rollups.writes.weekly_fill (bench.generate's, and migration 0006's formulas) sums the day
     rows into the same block rows as ingest maintains, for each phase."""
     from sqlalchemy import text
 
-    from db.rollups import weekly_fill
+    from db.rollups.writes import weekly_fill
 
     clicks = _clicks(tenant.account_id, tenant.handle, 300)
     await write_clicks(ctx.sessions, clicks)

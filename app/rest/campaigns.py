@@ -114,11 +114,11 @@ async def test_conversion(request: Request) -> Response:
     p = request.path_params
     raw = await request.body()
     data = parse(TestConversionInput, await json_body(request) if raw.strip() else {})
-    result, view = await conversions.test_conversion(ctx, p["handle"], p["campaign_id"], data)
+    result, row = await conversions.test_conversion(ctx, p["handle"], p["campaign_id"], data)
     return ORJSONResponse(
         {
             "status": result.status,
-            "conversion": view,
+            "conversion": conversions.conversion_view(row),
             "webhookEvent": {"id": result.webhook_event_id, "type": "conversion.tested"}
             if result.webhook_event_id
             else None,

@@ -28,8 +28,7 @@ class ORJSONResponse(Response):
 
 
 async def request_context(request: Request) -> Context:
-    services = request.app.state.services
-    ctx = Context(sessions=services.sessions, settings=services.settings, services=services)
+    ctx = request.app.state.services.context()
     ctx.principal = await authenticate(ctx, request.headers.get("authorization"))
     return ctx
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -106,24 +105,6 @@ class ReadRouter:
                 self.healthy = False
         async with self.primary() as session:
             return await read(session)
-
-
-async def run_read(ctx: Any, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run an analytics read through the replica router when one is configured."""
-    router: ReadRouter | None = getattr(ctx.services, "read_router", None)
-    if router is not None:
-        return await router.run(read)
-    async with ctx.sessions() as session:
-        return await read(session)
-
-
-@asynccontextmanager
-async def read_session(ctx: Any) -> AsyncIterator[AsyncSession]:
-    """A session on the replica when it is healthy, else on the primary (no retry)."""
-    router: ReadRouter | None = getattr(ctx.services, "read_router", None)
-    factory = router.replica if router is not None and router.healthy else ctx.sessions
-    async with factory() as session:
-        yield session
 
 
 def _lsn_text(lsn: Any) -> str:

@@ -62,6 +62,14 @@ class TTLCache(Generic[K, V]):
         self._entries.pop(key, None)
         self._inflight.pop(key, None)  # later callers start a fresh load
 
+    def invalidate_where(self, stale: Callable[[K], bool]) -> None:
+        """Drop every entry (and load in flight) whose key ``stale`` picks."""
+        self._epoch += 1
+        for key in [k for k in self._entries if stale(k)]:
+            del self._entries[key]
+        for key in [k for k in self._inflight if stale(k)]:
+            del self._inflight[key]
+
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()

@@ -27,7 +27,7 @@ from graphql import (
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
-from schema.cost import TOO_COMPLEX
+from schema.engine.cost import TOO_COMPLEX
 
 _META_FIELDS = frozenset({"__schema", "__type", "__typename"})
 

@@ -5,7 +5,7 @@ selects by its ``first``/``last``/``limit`` argument (or ``DEFAULT_LIST_SIZE``);
 connection field (an object with such an argument) the page size multiplies the list inside
 it (``edges``), not ``pageInfo``. Introspection has a price too: ``__schema`` costs
 ``SCHEMA_COST`` whatever it selects (its lists are the schema's, not pages; an operation may
-select it once, see ``schema/introspection.py``), ``__type`` and what it selects count like
+select it once, see ``schema/engine/introspection.py``), ``__type`` and what it selects count like
 any other field, and only ``__typename`` is free. Fragments on several types all count, so
 the figure errs high.
 """

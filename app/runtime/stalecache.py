@@ -1,7 +1,7 @@
 """Keep redirects answering while the database fails or hangs: a loader that falls back to
 the last value it loaded for a key.
 
-The link and rules caches (resolvers/ttlcache.py) expire after half a second, so that a
+The link and rules caches (app/runtime/ttlcache.py) expire after half a second, so that a
 change made through another process shows within a second. Their loaders are wrapped here:
 when a reload fails, or takes longer than ``timeout_s``, the last value loaded for that key
 (at most ``max_stale_s`` old) is returned instead, and the cache keeps it for one TTL before

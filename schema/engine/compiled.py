@@ -4,7 +4,7 @@ graphql-core completes every field through resolve info, middleware, argument co
 ``complete_value``. Where a selection's fields are plain attribute reads (Strawberry's
 default resolver, no arguments, no directives, no abstract types) the result is a fixed
 projection of the Python value: it is compiled once per (document, return type, selection)
-and reused (``schema/_completion.py`` holds the compiled pieces). Resolver fields inside such
+and reused (``schema/engine/_completion.py`` holds the compiled pieces). Resolver fields inside such
 a subtree are called as graphql-core's ``execute_field`` would call them; a Strawberry
 resolver whose arguments are literals gets them coerced once. Anything irregular (an
 abstract type, ``@include``/``@skip``, a null in a non-null position, a value that does not
@@ -42,7 +42,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
-from schema._completion import (
+from schema.engine._completion import (
     CALL,
     IRREGULAR,
     LEAF,

@@ -1,4 +1,4 @@
-"""The compiled pieces of ``schema/compiled.py``: leaf serialisers, list and object
+"""The compiled pieces of ``schema/engine/compiled.py``: leaf serialisers, list and object
 completers, and generated projections of leaf-only selections.
 
 A completer returns the completed value, an awaitable of it, or IRREGULAR to hand the

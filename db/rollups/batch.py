@@ -4,7 +4,7 @@ The redirect hot path: ``INSERT … SELECT FROM unnest(…)`` for the raw rows, 
 data-modifying CTEs that fold the rows *really inserted* (``RETURNING``, so a replayed
 click id never counts twice) into each rollup table with one aggregated upsert. A single
 statement is its own transaction: one round trip and one commit per batch, no Python-side
-aggregation. The rollup shapes come from ``db.rollups`` (the same key tuples), and tests
+aggregation. The rollup shapes come from ``db.rollups.writes`` (the same key tuples), and tests
 check the result against ``apply_rollups`` row for row.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from db.bulk import pg_unnest_sql
 from db.faults import is_data_error
-from db.rollups import (
+from db.rollups.writes import (
     _BREAKDOWN_KEYS,
     _BREAKDOWN_WEEKLY_KEYS,
     _CAMPAIGN_KEYS,
@@ -46,7 +46,7 @@ log = logging.getLogger("funnelgate.ingest")
 CLICK_COLUMNS = tuple(col.name for col in Click.__table__.columns)
 _COLUMN_GETTERS = tuple(attrgetter(name) for name in CLICK_COLUMNS)
 
-# A click as a rollup fact (what db.rollups._fact_rows builds in Python). Text keys sort
+# A click as a rollup fact (what db.rollups.writes._fact_rows builds in Python). Text keys sort
 # and group byte-wise (COLLATE "C"): several times cheaper than a locale's comparisons, and
 # the order Python's sort of the same strings gives the conversion path.
 _TEXT_FACTS = ("account_id", "handle", "campaign_id", "slug", "source", "medium", "country")
@@ -114,7 +114,7 @@ def click_batch_sql() -> str:
         f"GROUP BY {_quoted(_CUBE_KEYS)})",
         "exploded AS (SELECT c.*, d.dimension, d.value FROM cube c "
         f"CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension, value))",
-        # Each row again in each phase's 7-day block (db.rollups.WEEK_PHASES).
+        # Each row again in each phase's 7-day block (db.rollups.writes.WEEK_PHASES).
         f"cube_weeks AS (SELECT c.*, p.phase, {pg_block_start('c.day', 'p.phase')} AS week "
         f"FROM cube c CROSS JOIN {_PHASES})",
         f"exploded_weeks AS (SELECT e.*, p.phase, {pg_block_start('e.day', 'p.phase')} AS week "

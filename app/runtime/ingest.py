@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.bulk import pg_insert_unnest
-from db.click_ingest import ClickLane
+from app.runtime.journal import ClickJournal
+from app.runtime.telemetry import INGEST_BATCH_SIZE, INGEST_DEAD_LETTERS, INGEST_REFUSED
 from db.dead_letters import click_letter, set_aside, unreadable_letter
-from db.engine import insert_for
 from db.faults import is_data_error
-from db.rollups import apply_rollups
-from db.tables import Click, Conversion
+from db.rollups.batch import ClickLane
+from db.tables import Click
 from resolvers.errors import DomainError, InvalidInput, Overloaded, Unavailable
-from resolvers.journal import ClickJournal
-from resolvers.telemetry import INGEST_BATCH_SIZE, INGEST_DEAD_LETTERS, INGEST_REFUSED
+from resolvers.recording import ConversionBatch, write_batch
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -50,10 +48,7 @@ class _ClickJob:
 
 
 @dataclass
-class _ConversionJob:
-    account: Any
-    handle: str
-    events: list[Any]
+class _ConversionJob(ConversionBatch):
     future: asyncio.Future[Any]
     size: int = field(init=False)
 
@@ -147,10 +142,12 @@ class IngestWriter:
         """Return once ``click`` is committed; Overloaded when the queue is full."""
         await self._submit(_ClickJob(click, asyncio.get_running_loop().create_future()))
 
-    async def record_conversions(self, account: Any, handle: str, events: list[Any]) -> Any:
+    async def record_conversions(
+        self, account: Any, handle: str, events: Sequence[Any], *, is_test: bool = False
+    ) -> Any:
         """Return the per-event results once the batch carrying them has committed."""
         future = asyncio.get_running_loop().create_future()
-        return await self._submit(_ConversionJob(account, handle, events, future))
+        return await self._submit(_ConversionJob(account, handle, list(events), is_test, future))
 
     async def _run(self, lane: ClickLane) -> None:
         try:
@@ -306,7 +303,9 @@ class IngestWriter:
         loop = asyncio.get_running_loop()
         results: list[Any] = []
         for offset, events in ((0, job.events[:middle]), (middle, job.events[middle:])):
-            part = _ConversionJob(job.account, job.handle, events, loop.create_future())
+            part = _ConversionJob(
+                job.account, job.handle, events, job.is_test, loop.create_future()
+            )
             await self._commit([part], [], [part], lane)
             try:
                 part_results = part.future.result()
@@ -447,70 +446,3 @@ def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 def _size(job: _ClickJob | _ConversionJob) -> int:
     return 1 if isinstance(job, _ClickJob) else job.size
-
-
-async def write_batch(
-    sessions: async_sessionmaker[AsyncSession],
-    clicks: list[Click],
-    conversion_jobs: list[_ConversionJob],
-    lane: ClickLane | None = None,
-) -> dict[int, Any]:
-    """One transaction: clicks, then each conversion job, then one rollup upsert per table.
-
-    Clicks go first so a conversion may name a click of the same batch. Only rows really
-    inserted reach the rollups, so a replayed click id or event id never counts twice.
-    """
-    from resolvers.conversions import ingest_events
-
-    if clicks and not conversion_jobs and _is_postgresql(sessions):
-        # Outside a writer (journal replay, bulk loads): a lane for this batch alone.
-        batch_lane = lane or ClickLane(sessions.kw["bind"])
-        try:
-            await batch_lane.write(clicks)
-        finally:
-            if lane is None:
-                await batch_lane.close()
-        return {}
-    results: dict[int, Any] = {}
-    async with sessions() as session:
-        inserted_clicks: list[Click] = []
-        if clicks:
-            rows = [_row(c) for c in clicks]
-            if session.bind.dialect.name == "postgresql":
-                result = await pg_insert_unnest(
-                    session,
-                    Click.__table__,
-                    rows,
-                    'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING "id"',
-                )
-            else:
-                result = await session.execute(
-                    insert_for(session)(Click.__table__)
-                    .on_conflict_do_nothing(index_elements=["account_id", "id"])
-                    .returning(Click.__table__.c.id),
-                    rows,
-                )
-            inserted = set(result.scalars().all())
-            inserted_clicks = [c for c in clicks if c.id in inserted]
-        recorded: list[Conversion] = []
-        for job in conversion_jobs:
-            results[id(job)] = await ingest_events(
-                session, job.account, job.handle, job.events, recorded_sink=recorded
-            )
-        await apply_rollups(session, inserted_clicks, recorded)
-        await session.commit()
-    return results
-
-
-def _is_postgresql(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    engine = sessions.kw.get("bind")
-    return engine is not None and engine.dialect.name == "postgresql"
-
-
-async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:
-    """Insert ``clicks`` and their rollups in one transaction (bulk loaders, the demo)."""
-    await write_batch(sessions, clicks, [])
-
-
-def _row(click: Click) -> dict[str, object]:
-    return {col.name: getattr(click, col.name) for col in Click.__table__.columns}

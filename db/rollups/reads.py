@@ -2,7 +2,7 @@
 
 A range reads the 7-day blocks lying wholly inside it from the weekly rollups and only its
 edges from the daily ones, in whichever of the two block phases (from Monday, from
-Thursday: db.rollups.WEEK_PHASES) fits the range with fewer rows. Two more cuts keep a
+Thursday: db.rollups.writes.WEEK_PHASES) fits the range with fewer rows. Two more cuts keep a
 30-day dashboard at 5-6 rows per key, whatever the weekday it starts on:
 
 - A last, partial block that reaches the latest day holding data is that block's row as a
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, cast, func, literal, select, union_all
 
-from db.rollups import WEEK_PHASES, local_day, week_of
+from db.rollups.writes import WEEK_PHASES, local_day, week_of
 from db.tables import (
     RollupBreakdownDaily,
     RollupBreakdownWeekly,

@@ -7,25 +7,13 @@ import asyncio
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+from resolvers.ports import ObjectNotFound, ObjectStore
 
 if TYPE_CHECKING:
     from app.settings import Settings
-
-
-class ObjectNotFound(KeyError):
-    """No object is stored under the key."""
-
-
-class ObjectStore(Protocol):
-    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
-
-    async def get(self, key: str) -> bytes: ...
-
-    async def delete(self, key: str) -> None:
-        """Remove the object; a missing key is not an error."""
-        ...
 
 
 def _check_key(key: str) -> str:

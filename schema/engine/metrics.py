@@ -1,4 +1,4 @@
-"""Counts and times GraphQL operations by name and type (metrics in resolvers/telemetry.py)."""
+"""Counts and times GraphQL operations by name and type (metrics in app/runtime/telemetry.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
 
-from resolvers import telemetry
+from app.runtime import telemetry
 
 
 class MetricsExtension(SchemaExtension):

@@ -1,0 +1,1 @@
+"""Rollups: the writes ingest makes, the batch statement, and the reads funnels use."""

@@ -1,0 +1,1 @@
+"""GraphQL execution machinery: compiled executor, cost, allow-list, introspection."""
