@@ -14,12 +14,15 @@ from starlette_compress import CompressMiddleware
 from app import metrics, openapi, probes, redirect, webconsole
 from app.errors import EXCEPTION_HANDLERS
 from app.graphql import GraphQLApp
-from app.logs import REQUEST_ID_HEADER, AccessLogMiddleware, valid_request_id
+from app.logs import REQUEST_ID_HEADER, valid_request_id
 from app.mcp import MCPEndpoint
+from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.bodylimit import BodyLimitMiddleware
+from app.middleware.metrics import MetricsMiddleware
 from app.middleware.proxy import TrustedProxyHeaders
 from app.middleware.ratelimit import RateLimitMiddleware
 from app.middleware.request_text import RequestTextMiddleware
+from app.middleware.short_links import ShortLinkFastPath, short_link_app
 from app.rest import (
     analytics,
     campaigns,
@@ -77,8 +80,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(TrustedProxyHeaders, trusted_hosts=settings.trusted_proxy_hosts),
             # Short links first: the hot path skips everything below but metrics and limits.
             Middleware(
-                redirect.ShortLinkFastPath,
-                fast_app=redirect.short_link_app(
+                ShortLinkFastPath,
+                fast_app=short_link_app(
+                    redirect.redirect,
                     [
                         Middleware(
                             CorrelationIdMiddleware,
@@ -86,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                             validator=valid_request_id,
                         ),
                         Middleware(RequestTextMiddleware),
-                        Middleware(metrics.MetricsMiddleware),
+                        Middleware(MetricsMiddleware),
                         Middleware(RateLimitMiddleware, limiter=services.rate_limiter),
                     ],
                 ),
@@ -100,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Before anything reads the path: no NUL, control character or bad UTF-8 in it.
             Middleware(RequestTextMiddleware),
             Middleware(AccessLogMiddleware),
-            Middleware(metrics.MetricsMiddleware),
+            Middleware(MetricsMiddleware),
             Middleware(CompressMiddleware, minimum_size=500),
             Middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes),
             Middleware(RateLimitMiddleware, limiter=services.rate_limiter),

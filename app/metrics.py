@@ -1,83 +1,34 @@
-"""``GET /metrics`` and what feeds it: a pure ASGI middleware timing every request by route
-template, and SQL and ingest instrumentation (the metric objects are in app/runtime/telemetry.py).
+"""``GET /metrics`` and what feeds it: SQL and ingest instrumentation (request timing is
+app/middleware/metrics.py; the metric objects are in app/runtime/telemetry.py).
 
 Each worker process counts its own requests: with ``--workers N`` a scrape sees one worker.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import event
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.openapi import Reply, operation
 from app.runtime import telemetry
 
-UNMATCHED = "<unmatched>"
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+if TYPE_CHECKING:
+    from app.runtime.services import Services
 
 
-def route_template(scope: Scope) -> str:
-    """The path pattern of the route that served ``scope`` (never the raw path)."""
-    route = scope.get("route")
-    return getattr(route, "path", None) or UNMATCHED
-
-
-class MetricsMiddleware:
-    """Counts and times HTTP requests by method, route template and status."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        # The labelled series, looked up once: prometheus_client's labels() validates and
-        # locks on every call, a measurable share of a redirect. Keys are bounded (method,
-        # route template, status).
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        finally:
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            route = route_template(scope)
-            counter = self._counters.get((method, route, status))
-            if counter is None:
-                counter = telemetry.HTTP_REQUESTS.labels(method, route, str(status))
-                self._counters[(method, route, status)] = counter
-            timer = self._timers.get((method, route))
-            if timer is None:
-                timer = self._timers[(method, route)] = telemetry.HTTP_LATENCY.labels(method, route)
-            counter.inc()
-            timer.observe(time.perf_counter() - started)
-
-
-def instrument(services: Any) -> None:
+def instrument(services: Services) -> None:
     """Count the SQL statements of ``services.engine``; read the ingest queue depth."""
 
     def count_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         telemetry.SQL_STATEMENTS.labels(telemetry.sql_verb(statement)).inc()
 
     event.listen(services.engine.sync_engine, "before_cursor_execute", count_statement)
-    if services.ingest is not None:
-        telemetry.watch_ingest(services.ingest)
+    telemetry.watch_ingest(services.ingest)
 
 
 @operation(

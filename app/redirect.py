@@ -5,16 +5,14 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qsl, quote
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.errors import error_response, internal_error_handler
 from app.middleware.proxy import peer_is_trusted_proxy
 from app.openapi import Param, Reply, operation
-from resolvers.domain import RESERVED_HANDLES
 from resolvers.errors import DomainError
 from resolvers.redirects import Visit, follow_link
 
@@ -108,43 +106,3 @@ redirect = operation(
 
 ROUTE = Route("/{handle}/{slug}", redirect, methods=["GET", "HEAD"])
 ROUTES = [ROUTE]
-
-
-def is_short_link(path: str) -> bool:
-    """``/{handle}/{slug}`` whose first segment is not one of the gateway's own paths."""
-    parts = path.split("/")
-    return (
-        len(parts) == 3 and bool(parts[1]) and bool(parts[2]) and (parts[1] not in RESERVED_HANDLES)
-    )
-
-
-def short_link_app(middleware: list[Middleware]) -> ASGIApp:
-    """The redirect endpoint behind only the middleware it needs (request id, metrics,
-    rate limits): no router, no exception middleware, no second Starlette app."""
-    app: ASGIApp = redirect
-    for cls, args, kwargs in reversed(middleware):
-        app = cls(app, *args, **kwargs)
-    return app
-
-
-class ShortLinkFastPath:
-    """Pure ASGI: short-link requests skip the API's middleware and its long route table.
-
-    Redirects are the hot path (one per click): they keep the request id, metrics and rate
-    limits, and skip the access-log line, compression, body limit and cache invalidation.
-    The clicks table is their log.
-    """
-
-    def __init__(self, app: ASGIApp, fast_app: ASGIApp) -> None:
-        self.app = app
-        self.fast_app = fast_app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in ("GET", "HEAD")
-            and is_short_link(scope["path"])
-        ):
-            await self.fast_app(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
