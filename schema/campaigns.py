@@ -7,7 +7,13 @@ from strawberry.types import Info
 
 from resolvers import campaigns, conversions, health, links
 from resolvers.context import Context
-from schema.inputs import ConversionInput, CreateCampaignInput, LinkInput, TestConversionInput
+from schema.inputs import (
+    ConversionInput,
+    CreateCampaignInput,
+    LinkInput,
+    TestConversionInput,
+    UpdateCampaignInput,
+)
 from schema.types import (
     Campaign,
     CampaignConnection,
@@ -98,6 +104,16 @@ class CampaignMutation:
         self, info: Ctx, handle: str, campaign_id: str, status: CampaignStatus
     ) -> Campaign:
         row = await campaigns.set_campaign_status(info.context, handle, campaign_id, status)
+        return Campaign.from_row(row)
+
+    @strawberry.mutation(
+        description="Rename a campaign, change its primary slug and/or move its status; "
+        "the same change as PATCH /v2/handles/{handle}/campaigns/{campaignId}."
+    )
+    async def update_campaign(
+        self, info: Ctx, handle: str, campaign_id: str, input: UpdateCampaignInput
+    ) -> Campaign:
+        row = await campaigns.update_campaign(info.context, handle, campaign_id, input.to_model())
         return Campaign.from_row(row)
 
     @strawberry.mutation(description="Create or replace the link at a slug.")

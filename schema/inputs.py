@@ -55,6 +55,18 @@ class CreateCampaignInput:
         return parse(inputs.CampaignCreate, _present(self))
 
 
+@strawberry.input(description="Changes to a campaign (the REST PATCH body); omitted fields stay.")
+class UpdateCampaignInput:
+    name: str | None = strawberry.field(default=None, description="Display name.")
+    primary_slug: str | None = strawberry.field(default=None, description="Main link's slug.")
+    status: CampaignStatus | None = strawberry.field(
+        default=None, description="DRAFT→ACTIVE, ACTIVE→PAUSED or PAUSED→ACTIVE."
+    )
+
+    def to_model(self) -> inputs.CampaignUpdate:
+        return parse(inputs.CampaignUpdate, _present(self))
+
+
 @strawberry.input(description="Tracking behaviour of a link.")
 class TrackingPolicyInput:
     mode: TrackingMode | None = strawberry.field(default=None, description="DIRECT.")
