@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from app.errors import render_error
 from app.openapi import Param, Reply, operation
 from app.persisted import PersistedQueries, RequestError, RequestErrorResult
 from app.runtime.responsecache import (
@@ -111,9 +111,8 @@ class GraphQLApp(CachedResponses, GraphQL):
             if isinstance(request, WebSocket):
                 raise
             code = _HTTP_CODES.get(exc.status_code, InvalidInput.code)
-            error = {"message": exc.reason, "extensions": {"code": code}}
             headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
-            return JSONResponse({"errors": [error]}, exc.status_code, headers=headers)
+            return render_error("graphql", exc.status_code, code, exc.reason, headers)
 
     def encode_json(self, data: object) -> str | bytes:
         if isinstance(data, EncodedResponse):  # from the response cache's encoding

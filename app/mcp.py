@@ -23,6 +23,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from app.errors import render_error
 from app.openapi import Reply, operation
 from app.rest.views import campaign_json, funnel_json, health_json, page_json, site_page_json
 from resolvers import campaigns, funnels, health, pages
@@ -228,10 +229,8 @@ class MCPEndpoint:
             if ctx.principal is None:
                 raise Unauthenticated()
         except Unauthenticated as exc:
-            response = JSONResponse(
-                {"error": exc.code, "message": exc.message},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+            response = render_error(
+                "api", 401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"}
             )
             await response(scope, receive, send)
             return

@@ -386,7 +386,7 @@ def _error(status: int, shape: str) -> dict[str, Any]:
 def _refused_before_routing(path: str, shape: str) -> dict[str, Any] | None:
     """400 content a family adds for a path or query refused before routing
     (app/middleware/request_text.py): GraphQL ``errors[]``, plain text for a short link."""
-    from app.middleware.ratelimit import route_family
+    from app.errors import route_family
 
     family = route_family(path)
     if family == "graphql":
@@ -400,7 +400,7 @@ def _refused_before_routing(path: str, shape: str) -> dict[str, Any] | None:
 
 def _rate_limited(path: str, op: Operation) -> tuple[str, dict[str, Any]] | None:
     """A 429 in the shape the rate limiter answers with for this route family."""
-    from app.middleware.ratelimit import route_family
+    from app.errors import route_family
 
     family = route_family(path)
     if family is None:

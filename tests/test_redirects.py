@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import event, select
 
 from db.tables import Click
+from resolvers.errors import Overloaded
 from tests.conftest import gql
 
 IPHONE = {
@@ -476,3 +477,42 @@ async def test_a_change_during_a_cache_fill_is_not_lost():
     cache.clear()
     version["link"] = "newer"
     assert await cache.get("go") == "newer"
+
+
+async def test_link_and_status_changes_reach_the_next_redirect_at_once(client, tenant, app):
+    """The change hub drops the handle's cached links after each committed write: a new
+    destination and a pause are seen by the very next click, long before the cache's TTL."""
+    app.state.services.link_cache._ttl = 3600  # only an invalidation can refresh it
+    await create_campaign(client, tenant)
+    await put_link(client, tenant, "moving", destination="https://shop.example.com/old")
+    first = await client.get(f"/{tenant.handle}/moving", headers=IPHONE)
+    assert first.headers["location"].startswith("https://shop.example.com/old")
+    await put_link(client, tenant, "moving", destination="https://shop.example.com/new")
+    second = await client.get(f"/{tenant.handle}/moving", headers=IPHONE)
+    assert second.headers["location"].startswith("https://shop.example.com/new")
+    assert "fg_click=" in second.headers["location"]
+    paused = await client.patch(
+        f"/v2/handles/{tenant.handle}/campaigns/{CAMPAIGN}",
+        json={"status": "PAUSED"},
+        headers=tenant.auth(),
+    )
+    assert paused.status_code == 200, paused.text
+    third = await client.get(f"/{tenant.handle}/moving", headers=IPHONE)
+    assert third.headers["location"] == "https://shop.example.com/new"  # no click: no fg_click
+
+
+async def test_a_busy_writer_answers_a_short_link_with_a_plain_503(
+    client, tenant, app, monkeypatch
+):
+    await create_campaign(client, tenant)
+    await put_link(client, tenant, "busy")
+
+    async def full(click: Any) -> None:
+        raise Overloaded()
+
+    monkeypatch.setattr(app.state.services.ingest, "record", full)
+    r = await client.get(f"/{tenant.handle}/busy", headers=IPHONE)
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("text/plain")
+    assert int(r.headers["retry-after"]) >= 1
+    assert r.text == "Server busy, retry shortly"

@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.middleware.refusal import refusal
+from app.errors import refusal
 
 
 class BodyTooLarge(Exception):

@@ -22,7 +22,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.middleware.refusal import family_refusal, route_family
+from app.errors import render_error, route_family
 from resolvers.auth import PAT_PREFIX, canonical_jwt
 
 if TYPE_CHECKING:
@@ -234,4 +234,4 @@ def _refusal(family: str | None, quota: Quota, headers: dict[str, str]) -> Respo
         f"Rate limit exceeded: {quota.limit} requests per {quota.window_s} s; "
         f"retry in {max(1, quota.reset_s)} s."
     )
-    return family_refusal(family, 429, "rate_limited", message, headers)
+    return render_error(family, 429, "rate_limited", message, headers)

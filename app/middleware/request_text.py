@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.middleware.refusal import refusal
+from app.errors import refusal
 
 # Paths hold identifiers: no control character at all. Query strings may carry multi-line
 # text (a GraphQL document on GET), so tab, LF and CR pass there.
