@@ -98,8 +98,14 @@ redirect = operation(
             headers={"Location": {"schema": {"type": "string"}, "required": True}},
         ),
         404: Reply("No such link.", {"type": "string"}, media_type="text/html"),
+        503: Reply(
+            "The click writer is busy: retry after Retry-After seconds (plain text, like "
+            "every error a visitor's browser may show).",
+            {"type": "string"},
+            media_type="text/plain",
+            headers={"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+        ),
     },
-    errors=[503],
     description="Query parameters are passed on to the click (utm_*); with "
     "appendContextParam the destination gets fg_click=<click context id>.",
 )(RedirectEndpoint())
