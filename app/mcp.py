@@ -25,7 +25,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.errors import render_error
 from app.openapi import Reply, operation
-from app.rest.views import campaign_json, funnel_json, health_json, page_json, site_page_json
+from app.rest.views import analytics_json, campaign_json, health_json, page_json, site_page_json
 from resolvers import campaigns, funnels, health, pages
 from resolvers.auth import authenticate
 from resolvers.context import Context
@@ -133,16 +133,9 @@ async def funnel_query(
 ) -> dict[str, Any]:
     """The funnel of one campaign, or the aggregate and per-campaign funnels of the handle;
     the same JSON as GET /v2/handles/{handle}/analytics?funnel=true. Needs analytics.read."""
-    if campaign_id is not None:
-        funnel = await _call(
-            ctx, funnels.campaign_funnel, handle, campaign_id, date_range, include_test
-        )
-        return {"funnel": [funnel_json(funnel)]}
-    result = await _call(ctx, funnels.handle_analytics, handle, date_range, include_test)
-    return {
-        "aggregate": funnel_json(result.aggregate),
-        "funnel": [funnel_json(f) for f in result.funnels],
-    }
+    return analytics_json(
+        await _call(ctx, funnels.analytics, handle, campaign_id, date_range, include_test)
+    )
 
 
 TOOLS = [

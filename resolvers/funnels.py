@@ -176,8 +176,12 @@ def _stage_lookup(stages: list[StageSpec], conversion_event_type: str) -> dict[s
 
 @dataclass(frozen=True)
 class HandleAnalytics:
+    """A handle's funnels; with ``campaign_id`` set, just that campaign's (then the
+    aggregate is that funnel too)."""
+
     aggregate: Funnel
     funnels: list[Funnel]
+    campaign_id: str | None = None
 
 
 def resolve_days(account: AccountInfo, date_range: str | None) -> DayRange | None:
@@ -208,6 +212,20 @@ async def campaign_funnel(
         return funnels[campaign_id]
 
     return await ctx.run_read(read)
+
+
+async def analytics(
+    ctx: Context,
+    handle: str,
+    campaign_id: str | None = None,
+    date_range: str | None = None,
+    include_test: bool = False,
+) -> HandleAnalytics:
+    """The one analytics entry point of every door: one campaign's funnel, or the handle's."""
+    if campaign_id is None:
+        return await handle_analytics(ctx, handle, date_range, include_test)
+    funnel = await campaign_funnel(ctx, handle, campaign_id, date_range, include_test)
+    return HandleAnalytics(funnel, [funnel], campaign_id)
 
 
 async def handle_analytics(

@@ -38,14 +38,9 @@ class AnalyticsQuery:
         date_range: str | None = None,
         include_test: bool = False,
     ) -> Analytics:
-        if campaign_id is not None:
-            f = Funnel.from_data(
-                await funnels.campaign_funnel(
-                    info.context, handle, campaign_id, date_range, include_test
-                )
-            )
-            return Analytics(aggregate=f, funnels=[f])
-        result = await funnels.handle_analytics(info.context, handle, date_range, include_test)
+        result = await funnels.analytics(
+            info.context, handle, campaign_id, date_range, include_test
+        )
         return Analytics(
             aggregate=Funnel.from_data(result.aggregate),
             funnels=[Funnel.from_data(f) for f in result.funnels],

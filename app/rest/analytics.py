@@ -9,7 +9,7 @@ from starlette.routing import Route
 from app.openapi import DATE_RANGE, Param, operation
 from app.rest import shapes
 from app.rest.common import ORJSONResponse, bool_param, int_param, json_body, request_context
-from app.rest.views import funnel_json, group_json, stages_json
+from app.rest.views import analytics_json, group_json, stages_json
 from resolvers import funnels, reports, stages
 from resolvers.domain import ACCOUNT_ID_RE
 from resolvers.errors import InvalidInput
@@ -60,18 +60,8 @@ async def handle_analytics(request: Request) -> Response:
         )
     if not bool_param(request, "funnel", default=True):
         raise InvalidInput("Ask for funnel=true or a groupBy.")
-    if campaign_id is not None:
-        funnel = await funnels.campaign_funnel(
-            ctx, handle, campaign_id, _date_range(request), include_test
-        )
-        return ORJSONResponse({"funnel": [funnel_json(funnel)]})
-    result = await funnels.handle_analytics(ctx, handle, _date_range(request), include_test)
-    return ORJSONResponse(
-        {
-            "aggregate": funnel_json(result.aggregate),
-            "funnel": [funnel_json(f) for f in result.funnels],
-        }
-    )
+    result = await funnels.analytics(ctx, handle, campaign_id, _date_range(request), include_test)
+    return ORJSONResponse(analytics_json(result))
 
 
 @operation(

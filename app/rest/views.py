@@ -6,6 +6,7 @@ from typing import Any
 
 from db.tables import AccessToken, Campaign, Link
 from resolvers.domain import iso
+from resolvers.funnels import HandleAnalytics
 from resolvers.health import HealthReport
 from resolvers.pages import PageView
 from resolvers.pagination import Page
@@ -91,6 +92,14 @@ def page_json(page: Page[Any], key: str, render: Any) -> dict[str, Any]:
         "hasMore": page.has_next,
         "total": page.total,
     }
+
+
+def analytics_json(result: HandleAnalytics) -> dict[str, Any]:
+    """One campaign: ``{"funnel": [its funnel]}``; a handle: the aggregate and its funnels."""
+    funnels = [funnel_json(f) for f in result.funnels]
+    if result.campaign_id is not None:
+        return {"funnel": funnels}
+    return {"aggregate": funnel_json(result.aggregate), "funnel": funnels}
 
 
 def funnel_json(f: Any) -> dict[str, Any]:
