@@ -79,15 +79,7 @@ class AnalyticsQuery:
         rows = await reports.grouped_analytics(
             info.context, handle, group_by.value, campaign_id, date_range, include_test
         )
-        return [
-            AnalyticsGroup(
-                value=r.value,
-                clicks=r.clicks,
-                conversions=r.conversions,
-                revenue=round(r.revenue, 6),
-            )
-            for r in rows
-        ]
+        return [AnalyticsGroup.from_row(r) for r in rows]
 
     @strawberry.field(description="The funnel stages of the account owning the handle.")
     async def funnel_stages(self, info: Ctx, handle: str) -> list[FunnelStageConfig]:

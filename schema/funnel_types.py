@@ -9,6 +9,7 @@ import strawberry
 
 from resolvers.funnels import Funnel as FunnelData
 from resolvers.reports import FunnelReport as FunnelReportData
+from resolvers.reports import GroupRow as GroupRowData
 from schema.personalization import Device
 
 
@@ -65,6 +66,11 @@ class CurrencyAmount:
     amount: float = strawberry.field(description="Sum of conversion values.")
 
 
+def _amounts(by_currency: dict[str, float]) -> list[CurrencyAmount]:
+    """Amounts in the resolvers' order (by currency code), rounded as REST rounds them."""
+    return [CurrencyAmount(currency=c, amount=round(a, 6)) for c, a in by_currency.items()]
+
+
 @strawberry.type(description="Funnel of one campaign, or the aggregate of a handle's campaigns.")
 class Funnel:
     campaign_id: str | None = strawberry.field(description="Campaign; null for the aggregate.")
@@ -108,10 +114,7 @@ class Funnel:
             conversions=f.conversions,
             revenue=round(f.revenue, 6),
             currency=f.currency,
-            revenue_by_currency=[
-                CurrencyAmount(currency=c, amount=round(a, 6))
-                for c, a in f.revenue_by_currency.items()
-            ],
+            revenue_by_currency=_amounts(f.revenue_by_currency),
             confidence=f.confidence,
             last_seen_at=f.last_seen_at,
             data=f,
@@ -167,6 +170,19 @@ class AnalyticsGroup:
     clicks: int = strawberry.field(description="Qualified clicks.")
     conversions: int = strawberry.field(description="Conversion events.")
     revenue: float = strawberry.field(description="Revenue in the account currency.")
+    revenue_by_currency: list[CurrencyAmount] = strawberry.field(
+        description="Conversion value per currency; other currencies are never added up."
+    )
+
+    @classmethod
+    def from_row(cls, row: GroupRowData) -> AnalyticsGroup:
+        return cls(
+            value=row.value,
+            clicks=row.clicks,
+            conversions=row.conversions,
+            revenue=round(row.revenue, 6),
+            revenue_by_currency=_amounts(row.revenue_by_currency),
+        )
 
 
 @strawberry.type(description="A configured funnel stage.")
