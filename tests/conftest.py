@@ -7,15 +7,12 @@ database) and drops them at the end. PostgreSQL tests skip when no server answer
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -26,27 +23,11 @@ from resolvers.accounts import create_account
 from resolvers.auth import mint_jwt
 from resolvers.context import Context
 from resolvers.tokens import issue_pat
+from tests.pg_admin import scratch_database
 
-PG_ADMIN_DSN = os.environ.get(
-    "FUNNELGATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_PG = os.environ.get("FUNNELGATE_REQUIRE_POSTGRES") == "1"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ACCOUNT_ID = "000000000000000000001234"
 OTHER_ACCOUNT_ID = "00000000000000000000abcd"
-
-
-def _asyncpg_dsn_to_sqlalchemy(dsn: str, database: str) -> str:
-    base = dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{database}"
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -58,19 +39,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         upgrade(url)
         yield url
         return
-    name = f"fg_test_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    url = _asyncpg_dsn_to_sqlalchemy(PG_ADMIN_DSN, name)
-    try:
+    with scratch_database("fg_test") as url:
         upgrade(url)
         yield url
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg
-
 from tests.live_server import free_port
+from tests.pg_admin import pg_execute, sqlalchemy_url
 from tests.pg_replica import _as_postgres, _bin
 
 SHARED_PORT = 5432
@@ -43,7 +42,7 @@ class PgCluster:
 
     def url(self, database: str) -> str:
         """SQLAlchemy URL of ``database`` on this cluster."""
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+        return sqlalchemy_url(self.dsn(), database)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -146,11 +145,7 @@ class PgCluster:
     # -- databases ---------------------------------------------------------------------
 
     async def create_database(self, name: str) -> str:
-        conn = await asyncpg.connect(self.dsn(), timeout=10)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        await pg_execute(f'CREATE DATABASE "{name}"', dsn=self.dsn(), timeout=10)
         return self.url(name)
 
 

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from resolvers.auth import mint_jwt
 from tests.gateway_proc import Gateway, gateway_env, run_cli
+from tests.pg_admin import pg_fetch
 from tests.pg_cluster import PgCluster, dedicated_cluster
 from tests.redirect_load import RedirectLoad
 
@@ -97,11 +97,11 @@ class Deployment:
         return r.json()["funnel"][0]["clicks"]
 
     async def stored_click_ids(self) -> list[str]:
-        conn = await asyncpg.connect(self.cluster.dsn(self.database), timeout=10)
-        try:
-            rows = await conn.fetch("SELECT id FROM clicks WHERE handle = $1", self.handle)
-        finally:
-            await conn.close()
+        rows = await pg_fetch(
+            "SELECT id FROM clicks WHERE handle = $1",
+            self.handle,
+            dsn=self.cluster.dsn(self.database),
+        )
         return [r["id"] for r in rows]
 
 

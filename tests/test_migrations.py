@@ -6,13 +6,10 @@ These tests build their own empty databases (no app fixtures), so they run once 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -23,19 +20,7 @@ from sqlalchemy.engine import Connection
 from db.engine import make_engine
 from db.migrate import alembic_config, upgrade
 from db.tables import metadata
-
-PG_ADMIN_DSN = os.environ.get(
-    "FUNNELGATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_PG = os.environ.get("FUNNELGATE_REQUIRE_POSTGRES") == "1"
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from tests.pg_admin import scratch_database
 
 
 @pytest.fixture
@@ -45,18 +30,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    name = f"fg_migrate_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("fg_migrate") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -215,6 +190,7 @@ def test_0006_fills_the_weekly_rollups_from_the_day_rows(empty_database):
             key = (phase, week_of(r["day"], phase), r["kind"])
             count, seen = want_campaign.get(key, (0, r["seen"]))
             want_campaign[key] = (count + r["count"], max(seen, r["seen"]))
+
     def moment(value: Any) -> datetime:  # SQLite hands back text
         value = datetime.fromisoformat(value) if isinstance(value, str) else value
         return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from app.main import create_app
-from tests.conftest import PG_ADMIN_DSN
+from tests.pg_admin import PG_ADMIN_DSN
 from tests.pg_replica import allow_replication, streaming_replica
 
 UA = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"}

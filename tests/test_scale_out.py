@@ -12,15 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 import pytest
 
 from resolvers.auth import mint_jwt
-from tests.conftest import PG_ADMIN_DSN, REQUIRE_PG, _asyncpg_dsn_to_sqlalchemy, _pg_admin
 from tests.gateway_proc import Gateway, gateway_env, run_cli
 from tests.live_server import free_port
+from tests.pg_admin import scratch_database
 from tests.redirect_load import BROWSER_UA
 
 pytestmark = pytest.mark.postgres
@@ -53,17 +52,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    name = f"fg_scale_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    try:
-        yield _asyncpg_dsn_to_sqlalchemy(PG_ADMIN_DSN, name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("fg_scale") as url:
+        yield url
 
 
 def _start_pair(
