@@ -15,7 +15,8 @@ import pytest
 from app.main import create_app
 from app.serving import uvicorn_config
 from app.settings import Settings
-from tests.test_redirects import DESKTOP, create_campaign, put_link, stored_click
+from tests.factories import SPRING, make_campaign, make_link
+from tests.test_redirects import CAMPAIGN, DESKTOP, stored_click
 
 VISITOR = "198.51.100.7"
 OTHER_VISITOR = "198.51.100.8"
@@ -52,8 +53,8 @@ async def _visitor_id(app: Any, http: httpx.AsyncClient, path: str, **headers: s
 async def test_a_stranger_cannot_choose_its_visitor_id_with_x_forwarded_for(settings, tenant):
     async with _running(settings) as app:
         async with _from(app, PROXY) as admin:
-            await create_campaign(admin, tenant)
-            await put_link(admin, tenant, "addr")
+            await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
+            await make_link(admin, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/addr"
         async with _from(app, STRANGER) as stranger, _from(app, VISITOR) as visitor:
             plain = await _visitor_id(app, stranger, path)
@@ -66,8 +67,8 @@ async def test_a_stranger_cannot_choose_its_visitor_id_with_x_forwarded_for(sett
 async def test_a_trusted_proxy_names_the_visitor(settings, tenant):
     async with _running(settings) as app:
         async with _from(app, PROXY) as proxy:
-            await create_campaign(proxy, tenant)
-            await put_link(proxy, tenant, "addr")
+            await make_campaign(proxy, tenant, CAMPAIGN, status="ACTIVE")
+            await make_link(proxy, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
             path = f"/{tenant.handle}/addr"
             # The rightmost address the trusted proxy did not add: anything the visitor
             # wrote to its left is ignored.
@@ -82,8 +83,8 @@ async def test_a_trusted_proxy_names_the_visitor(settings, tenant):
 async def test_trusted_proxies_take_cidrs(settings, tenant):
     async with _running(settings, trusted_proxies="10.0.0.0/8") as app:
         async with _from(app, PROXY) as admin:
-            await create_campaign(admin, tenant)
-            await put_link(admin, tenant, "addr")
+            await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
+            await make_link(admin, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/addr"
         async with _from(app, "10.1.2.3") as proxy, _from(app, VISITOR) as visitor:
             forwarded = await _visitor_id(app, proxy, path, **{"X-Forwarded-For": VISITOR})
@@ -149,8 +150,8 @@ def test_uvicorn_leaves_forwarded_headers_to_the_app():
 async def test_only_a_trusted_proxy_sets_the_visitors_country(settings, tenant):
     async with _running(settings) as app:
         async with _from(app, PROXY) as admin:
-            await create_campaign(admin, tenant)
-            await put_link(admin, tenant, "geo")
+            await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
+            await make_link(admin, tenant, "geo", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/geo"
 
         async def country(http: httpx.AsyncClient) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.logs import REQUEST_ID_HEADER
 from db.tables import Click, Conversion
 from tests.conftest import gql
-from tests.test_redirects import create_campaign, put_link
+from tests.factories import SHOP, make_campaign, make_link
 
 IPHONE = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -66,8 +66,8 @@ async def count(app, table, handle: str) -> int:
 @pytest.fixture
 async def live(client, tenant):
     """The tenant with an ACTIVE campaign and a short link ``promo`` to it."""
-    await create_campaign(client, tenant, CAMPAIGN)
-    await put_link(client, tenant, "promo", "https://shop.example.com/", CAMPAIGN, append=False)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "promo", SHOP, campaign_id=CAMPAIGN, append=False)
     return tenant
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from db.tables import Click
 from resolvers.errors import Overloaded
 from tests.conftest import gql
+from tests.factories import SPRING, make_campaign, make_link
 
 IPHONE = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -22,35 +23,6 @@ DESKTOP = {
     "(KHTML, like Gecko) Chrome/123.0.0.0 Safari/537.36"
 }
 CAMPAIGN = "spring-launch"
-
-
-async def create_campaign(client, tenant, cid: str = CAMPAIGN, status: str = "ACTIVE") -> None:
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": cid, "goalType": "PRODUCT_SALE", "status": status},
-        headers=tenant.auth(),
-    )
-    assert r.status_code == 201, r.text
-
-
-async def put_link(
-    client,
-    tenant,
-    slug: str,
-    destination: str = "https://shop.example.com/spring",
-    cid: str | None = CAMPAIGN,
-    append: bool = True,
-) -> None:
-    body: dict[str, Any] = {
-        "destinationUrl": destination,
-        "trackingPolicy": {"mode": "DIRECT", "appendContextParam": append},
-    }
-    if cid:
-        body["campaignId"] = cid
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/{slug}", json=body, headers=tenant.auth()
-    )
-    assert r.status_code in (200, 201), r.text
 
 
 async def funnel(client, tenant, cid: str = CAMPAIGN) -> dict[str, Any]:
@@ -82,8 +54,8 @@ async def count_clicks(app, handle: str) -> int:
 
 
 async def test_redirect_is_a_302_with_location_and_no_store(client, tenant):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring", append=False)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=False)
     for method in ("GET", "HEAD"):
         r = await client.request(method, f"/{tenant.handle}/spring", headers=IPHONE)
         assert r.status_code == 302
@@ -94,8 +66,8 @@ async def test_redirect_is_a_302_with_location_and_no_store(client, tenant):
 
 
 async def test_unknown_link_is_a_404_html_page(client, tenant, app):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     for path in (
         f"/{tenant.handle}/nope",
         "/no-such-handle/spring",
@@ -114,8 +86,8 @@ async def test_unknown_link_is_a_404_html_page(client, tenant, app):
 
 
 async def test_append_context_param_adds_the_recorded_click_id(client, tenant, app):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     r = await client.get(
         f"/{tenant.handle}/spring?utm_source=%20Newsletter%20&utm_medium=Email",
         headers=IPHONE | {"CF-IPCountry": "gb", "Referer": "https://www.google.com/"},
@@ -140,8 +112,15 @@ async def test_append_context_param_adds_the_recorded_click_id(client, tenant, a
 
 
 async def test_query_params_are_forwarded_and_the_destination_keeps_its_own(client, tenant):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring", "https://shop.example.com/spring?ref=site&x=1#top")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(
+        client,
+        tenant,
+        "spring",
+        "https://shop.example.com/spring?ref=site&x=1#top",
+        campaign_id=CAMPAIGN,
+        append=True,
+    )
     r = await client.get(
         f"/{tenant.handle}/spring?ref=evil&tag=a&tag=b&utm_campaign=Spring%20Sale&fg_click=forged",
         headers=IPHONE,
@@ -167,11 +146,11 @@ async def test_query_params_are_forwarded_and_the_destination_keeps_its_own(clie
 
 async def test_links_of_draft_and_paused_campaigns_redirect_without_a_click(client, tenant, app):
     h = tenant.handle
-    await create_campaign(client, tenant, "drafty", status="DRAFT")
-    await create_campaign(client, tenant, "pausy")
-    await put_link(client, tenant, "d", cid="drafty")
-    await put_link(client, tenant, "p", cid="pausy")
-    await put_link(client, tenant, "n", cid=None)  # no campaign at all
+    await make_campaign(client, tenant, "drafty", status="DRAFT")
+    await make_campaign(client, tenant, "pausy", status="ACTIVE")
+    await make_link(client, tenant, "d", SPRING, campaign_id="drafty", append=True)
+    await make_link(client, tenant, "p", SPRING, campaign_id="pausy", append=True)
+    await make_link(client, tenant, "n", SPRING, append=True)  # no campaign at all
     r = await client.get(f"/{h}/p", headers=IPHONE)
     assert "fg_click" in dict(query_of(r.headers["location"]))
     r = await client.patch(
@@ -197,8 +176,8 @@ async def test_links_of_draft_and_paused_campaigns_redirect_without_a_click(clie
 
 
 async def test_head_requests_and_bots_count_as_clicks_but_not_qualified(client, tenant):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     await client.head(f"/{tenant.handle}/spring", headers=IPHONE)
     await client.get(
         f"/{tenant.handle}/spring", headers={"User-Agent": "Slackbot-LinkExpanding 1.0"}
@@ -215,20 +194,24 @@ async def test_head_requests_and_bots_count_as_clicks_but_not_qualified(client, 
 
 async def test_link_changes_take_effect_on_the_next_redirect(client, tenant):
     h = tenant.handle
-    await create_campaign(client, tenant)
-    await create_campaign(client, tenant, "autumn-sale")
-    await put_link(client, tenant, "go", "https://a.example.com/", append=False)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_campaign(client, tenant, "autumn-sale", status="ACTIVE")
+    await make_link(
+        client, tenant, "go", "https://a.example.com/", campaign_id=CAMPAIGN, append=False
+    )
     r = await client.get(f"/{h}/go", headers=IPHONE)
     assert r.headers["location"] == "https://a.example.com/"
     # New destination, new campaign, context param on.
-    await put_link(client, tenant, "go", "https://b.example.com/", cid="autumn-sale", append=True)
+    await make_link(
+        client, tenant, "go", "https://b.example.com/", campaign_id="autumn-sale", append=True
+    )
     r = await client.get(f"/{h}/go", headers=IPHONE)
     location = r.headers["location"]
     assert location.startswith("https://b.example.com/?fg_click=")
     assert (await funnel(client, tenant))["clicks"] == 1
     assert (await funnel(client, tenant, "autumn-sale"))["clicks"] == 1
     # Detached from any campaign: redirects, records nothing.
-    await put_link(client, tenant, "go", "https://c.example.com/", cid=None, append=True)
+    await make_link(client, tenant, "go", "https://c.example.com/", append=True)
     r = await client.get(f"/{h}/go", headers=IPHONE)
     assert r.headers["location"] == "https://c.example.com/"
     # Through GraphQL too.
@@ -249,16 +232,18 @@ async def test_link_changes_take_effect_on_the_next_redirect(client, tenant):
     r = await client.get(f"/{h}/go", headers=IPHONE)
     assert r.status_code == 404
     # Re-created: redirects again.
-    await put_link(client, tenant, "go", "https://e.example.com/", append=False)
+    await make_link(
+        client, tenant, "go", "https://e.example.com/", campaign_id=CAMPAIGN, append=False
+    )
     r = await client.get(f"/{h}/go", headers=IPHONE)
     assert r.headers["location"] == "https://e.example.com/"
 
 
 async def test_a_404_is_not_cached_past_the_links_creation(client, tenant):
-    await create_campaign(client, tenant)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
     r = await client.get(f"/{tenant.handle}/soon", headers=IPHONE)
     assert r.status_code == 404
-    await put_link(client, tenant, "soon", append=False)
+    await make_link(client, tenant, "soon", SPRING, campaign_id=CAMPAIGN, append=False)
     r = await client.get(f"/{tenant.handle}/soon", headers=IPHONE)
     assert r.status_code == 302
 
@@ -268,8 +253,8 @@ async def test_a_404_is_not_cached_past_the_links_creation(client, tenant):
 
 async def test_mobile_rule_sends_phones_to_the_variant_and_sets_the_segment(client, tenant, app):
     h = tenant.handle
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     r = await client.post(
         f"/v2/handles/{h}/personalization/rules",
         json={
@@ -340,8 +325,8 @@ async def test_mobile_rule_sends_phones_to_the_variant_and_sets_the_segment(clie
 
 
 async def test_200_simultaneous_redirects_are_all_counted(client, tenant, app):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     responses = await asyncio.gather(
         *(client.get(f"/{tenant.handle}/spring?n={i}", headers=IPHONE) for i in range(200))
     )
@@ -355,8 +340,8 @@ async def test_200_simultaneous_redirects_are_all_counted(client, tenant, app):
 
 
 async def test_a_click_shows_in_the_funnel_as_soon_as_its_redirect_returns(client, tenant):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "spring")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "spring", SPRING, campaign_id=CAMPAIGN, append=True)
     for i in range(1, 6):
         r = await client.get(f"/{tenant.handle}/spring", headers=IPHONE)
         assert r.status_code == 302
@@ -394,8 +379,8 @@ async def test_a_page_of_campaign_funnels_costs_constant_sql(client, tenant, app
     h = tenant.handle
     for i in range(20):
         cid = f"cmp-{i:02d}"
-        await create_campaign(client, tenant, cid)
-        await put_link(client, tenant, f"l-{i:02d}", cid=cid)
+        await make_campaign(client, tenant, cid, status="ACTIVE")
+        await make_link(client, tenant, f"l-{i:02d}", SPRING, campaign_id=cid, append=True)
         r = await client.get(f"/{h}/l-{i:02d}?utm_source=s{i % 3}", headers=IPHONE)
         assert r.status_code == 302
     # Every click committed before its redirect answered; a journaled one would be counted
@@ -430,18 +415,18 @@ async def test_a_page_of_campaign_funnels_costs_constant_sql(client, tenant, app
 async def test_the_destination_query_is_kept_byte_for_byte(client, tenant):
     """Signed or picky destinations (affiliate networks, presigned URLs) must not be
     re-encoded: forwarded parameters are appended, the destination's own are untouched."""
-    await create_campaign(client, tenant)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
     destination = (
         "https://aff.example.net/r?u=https%3A%2F%2Fshop.example.com%2Fp%3Fa%3D1"
         "&sig=A%2Bb%20c~d&flag&empty=#frag"
     )
-    await put_link(client, tenant, "aff", destination, append=False)
+    await make_link(client, tenant, "aff", destination, campaign_id=CAMPAIGN, append=False)
     r = await client.get(f"/{tenant.handle}/aff", headers=IPHONE)
     assert r.headers["location"] == destination
     r = await client.get(f"/{tenant.handle}/aff?utm_source=mail%20out&sig=forged", headers=IPHONE)
     base, _, fragment = destination.partition("#")
     assert r.headers["location"] == f"{base}&utm_source=mail+out#{fragment}"
-    await put_link(client, tenant, "aff", destination, append=True)
+    await make_link(client, tenant, "aff", destination, campaign_id=CAMPAIGN, append=True)
     r = await client.get(f"/{tenant.handle}/aff?flag=2", headers=IPHONE)
     location = r.headers["location"]
     assert location.startswith(base + "&fg_click=")
@@ -483,11 +468,15 @@ async def test_link_and_status_changes_reach_the_next_redirect_at_once(client, t
     """The change hub drops the handle's cached links after each committed write: a new
     destination and a pause are seen by the very next click, long before the cache's TTL."""
     app.state.services.link_cache._ttl = 3600  # only an invalidation can refresh it
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "moving", destination="https://shop.example.com/old")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(
+        client, tenant, "moving", "https://shop.example.com/old", campaign_id=CAMPAIGN, append=True
+    )
     first = await client.get(f"/{tenant.handle}/moving", headers=IPHONE)
     assert first.headers["location"].startswith("https://shop.example.com/old")
-    await put_link(client, tenant, "moving", destination="https://shop.example.com/new")
+    await make_link(
+        client, tenant, "moving", "https://shop.example.com/new", campaign_id=CAMPAIGN, append=True
+    )
     second = await client.get(f"/{tenant.handle}/moving", headers=IPHONE)
     assert second.headers["location"].startswith("https://shop.example.com/new")
     assert "fg_click=" in second.headers["location"]
@@ -504,8 +493,8 @@ async def test_link_and_status_changes_reach_the_next_redirect_at_once(client, t
 async def test_a_busy_writer_answers_a_short_link_with_a_plain_503(
     client, tenant, app, monkeypatch
 ):
-    await create_campaign(client, tenant)
-    await put_link(client, tenant, "busy")
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "busy", SPRING, campaign_id=CAMPAIGN, append=True)
 
     async def full(click: Any) -> None:
         raise Overloaded()
