@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, or_
+from sqlalchemy import DateTime, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.errors import InvalidInput
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 
@@ -58,14 +61,66 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     return key
 
 
+async def keyset_page(
+    session: AsyncSession,
+    model: type[R],
+    where: Sequence[Any],
+    key: Sequence[Any],
+    *,
+    descending: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[R]:
+    """One page of ``model`` rows matching ``where``, ordered by the ``key`` columns (which
+    must identify a row), after the row whose cursor is ``after``; with the total count.
+
+    The cursor is the row's key values (datetimes as ISO text), so a page never repeats or
+    skips a row however many are inserted before it.
+    """
+    size = page_size(first)
+    total = await session.execute(select(func.count()).select_from(model).where(*where))
+    query = select(model).where(*where)
+    if after:
+        query = query.where(_beyond(key, _decode_key(after, key), descending))
+    query = query.order_by(*(column.desc() if descending else column for column in key))
+    rows = list((await session.execute(query.limit(size + 1))).scalars().all())
+    has_next = len(rows) > size
+    rows = rows[:size]
+    cursors = [encode_cursor([_key_text(getattr(row, c.key)) for c in key]) for row in rows]
+    return Page(rows, cursors, has_next, total.scalar_one())
+
+
+def _key_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _decode_key(cursor: str, key: Sequence[Any]) -> list[Any]:
+    values: list[Any] = decode_cursor(cursor, len(key))
+    for i, column in enumerate(key):
+        if _is_datetime(column):
+            try:
+                values[i] = datetime.fromisoformat(values[i])
+            except ValueError as exc:
+                raise InvalidInput("Invalid cursor.") from exc
+    return values
+
+
+def _is_datetime(column: Any) -> bool:
+    column_type = getattr(column.type, "impl_instance", column.type)  # a TypeDecorator's
+    return isinstance(column_type, DateTime)
+
+
+def _beyond(key: Sequence[Any], values: Sequence[Any], descending: bool) -> Any:
+    """Rows after ``values`` in the lexicographic order of ``key``."""
+    column, value = key[0], values[0]
+    past = column < value if descending else column > value
+    if len(key) == 1:
+        return past
+    return or_(past, and_(column == value, _beyond(key[1:], values[1:], descending)))
+
+
 def newest_first_after(after: str, created_column: Any, id_column: Any) -> Any:
     """The keyset condition for the page after ``after`` in (created, id) descending order."""
-    created, last_id = decode_cursor(after, 2)
-    try:
-        created_at = datetime.fromisoformat(created)
-    except ValueError as exc:
-        raise InvalidInput("Invalid cursor.") from exc
-    return or_(
-        created_column < created_at,
-        and_(created_column == created_at, id_column < last_id),
+    return _beyond(
+        (created_column, id_column), _decode_key(after, (created_column, id_column)), True
     )
