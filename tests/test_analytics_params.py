@@ -13,6 +13,7 @@ import pytest
 from resolvers.accounts import create_account
 from resolvers.auth import mint_jwt
 from tests.conftest import JWT_SECRET, gql
+from tests.factories import make_campaign, make_link
 
 V1_ERROR_KEYS = {"status", "message"}
 # A person's browser: httpx's own User-Agent counts as a bot.
@@ -32,24 +33,6 @@ def good_params(tenant, **overrides: Any) -> dict[str, Any]:
         "report_type": "Source",
         "date_range": "last_30_days",
     } | overrides
-
-
-async def make_campaign(client, tenant, cid: str = "spring-launch", **extra: Any) -> None:
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": cid, "goalType": "PRODUCT_SALE", "status": "ACTIVE", **extra},
-        headers=tenant.auth(),
-    )
-    assert r.status_code == 201, r.text
-
-
-async def make_link(client, tenant, slug: str, cid: str) -> None:
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/{slug}",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": cid},
-        headers=tenant.auth(),
-    )
-    assert r.status_code in (200, 201), r.text
 
 
 # --- /v1/funnel: bad parameters --------------------------------------------------------------
@@ -141,7 +124,7 @@ async def test_v1_token_of_another_accounts_handle_is_403(client, tenant):
     ],
 )
 async def test_who_may_read_analytics(client, tenant, make_pat, scopes, role, allowed):
-    await make_campaign(client, tenant)
+    await make_campaign(client, tenant, status="ACTIVE")
     if scopes:
         headers = {"Authorization": f"Bearer {await make_pat(tenant.handle, *scopes)}"}
     else:
@@ -205,7 +188,7 @@ async def test_pat_of_another_handle_cannot_read(client, tenant, make_pat):
     ],
 )
 async def test_v2_bad_parameter_is_400_invalid_request(client, tenant, query, named):
-    await make_campaign(client, tenant)
+    await make_campaign(client, tenant, status="ACTIVE")
     r = await client.get(f"/v2/handles/{tenant.handle}/analytics?{query}", headers=tenant.auth())
     assert r.status_code == 400, r.text
     body = r.json()
@@ -253,8 +236,8 @@ async def test_graphql_bad_analytics_arguments_carry_the_code(client, tenant):
 
 @pytest.mark.parametrize("encoding", ["gzip", "br"])
 async def test_v1_report_is_compressed_when_asked(client, tenant, encoding):
-    await make_campaign(client, tenant)
-    await make_link(client, tenant, "promo", "spring-launch")
+    await make_campaign(client, tenant, status="ACTIVE")
+    await make_link(client, tenant, "promo", campaign_id="spring-launch")
     for i in range(40):
         r = await client.get(f"/{tenant.handle}/promo?utm_source=partner-{i:02d}", headers=BROWSER)
         assert r.status_code == 302
@@ -284,7 +267,7 @@ async def test_v1_report_is_compressed_when_asked(client, tenant, encoding):
 
 
 async def test_v2_analytics_is_compressed_too(client, tenant):
-    await make_campaign(client, tenant)
+    await make_campaign(client, tenant, status="ACTIVE")
     r = await client.get(
         f"/v2/handles/{tenant.handle}/analytics?funnel=true",
         headers=tenant.auth() | {"Accept-Encoding": "gzip"},
@@ -378,8 +361,8 @@ async def test_put_stages_needs_admin(client, tenant, make_pat, role):
 
 async def test_custom_stages_change_the_report_and_graphql(client, tenant, make_pat):
     h = tenant.handle
-    await make_campaign(client, tenant)
-    await make_link(client, tenant, "promo", "spring-launch")
+    await make_campaign(client, tenant, status="ACTIVE")
+    await make_link(client, tenant, "promo", campaign_id="spring-launch")
     stages = [
         {"name": "clicks"},
         {"name": "signups", "eventTypes": ["sign_up"]},

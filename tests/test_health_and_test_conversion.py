@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db.tables import Campaign, Conversion, OutboxEvent
+from tests.factories import SPRING, make_campaign, make_link
 
 SEED_TEST_CONVERSION = {
     "eventType": "purchase",
@@ -17,23 +18,6 @@ SEED_TEST_CONVERSION = {
 
 def campaigns_url(handle: str, *rest: str) -> str:
     return "/".join([f"/v2/handles/{handle}/campaigns", *rest])
-
-
-async def make_campaign(client, tenant, campaign_id: str, **body) -> dict:
-    body = {"campaignId": campaign_id, "goalType": "PRODUCT_SALE", **body}
-    response = await client.post(campaigns_url(tenant.handle), json=body, headers=tenant.auth())
-    assert response.status_code == 201, response.text
-    return response.json()["campaign"]
-
-
-async def put_link(client, tenant, slug: str, campaign_id: str | None, **policy) -> None:
-    body: dict = {"destinationUrl": "https://shop.example.com/spring", "campaignId": campaign_id}
-    if policy:
-        body["trackingPolicy"] = {"mode": "DIRECT", **policy}
-    response = await client.put(
-        f"/v2/handles/{tenant.handle}/links/{slug}", json=body, headers=tenant.auth()
-    )
-    assert response.status_code in (200, 201), response.text
 
 
 async def health(client, tenant, campaign_id: str, role: str = "CREATOR") -> dict:
@@ -65,7 +49,9 @@ async def test_health_of_a_ready_campaign_matches_the_seed(client, tenant):
     await make_campaign(
         client, tenant, "spring-launch", status="ACTIVE", primarySlug="spring-promo"
     )
-    await put_link(client, tenant, "spring-promo", "spring-launch", appendContextParam=True)
+    await make_link(
+        client, tenant, "spring-promo", SPRING, campaign_id="spring-launch", append=True
+    )
 
     report = await health(client, tenant, "spring-launch", role="VIEWER")
     assert report["campaignId"] == "spring-launch"
@@ -115,7 +101,7 @@ async def test_health_is_not_ready_when_primary_link_does_not_exist(client, tena
 async def test_health_is_not_ready_when_primary_link_belongs_to_another_campaign(client, tenant):
     await make_campaign(client, tenant, "owner-camp")
     await make_campaign(client, tenant, "borrower", primarySlug="owned-link")
-    await put_link(client, tenant, "owned-link", "owner-camp")
+    await make_link(client, tenant, "owned-link", SPRING, campaign_id="owner-camp")
     report = await health(client, tenant, "borrower")
     assert report["readiness"] == "NOT_READY"
     primary = check(report, "primary_link")
@@ -127,7 +113,7 @@ async def test_health_is_not_ready_when_primary_link_belongs_to_another_campaign
 
 async def test_health_is_not_ready_when_primary_link_has_no_campaign(client, tenant):
     await make_campaign(client, tenant, "unlinked", primarySlug="free-link")
-    await put_link(client, tenant, "free-link", None)
+    await make_link(client, tenant, "free-link", SPRING, campaign_id=None)
     report = await health(client, tenant, "unlinked")
     assert report["readiness"] == "NOT_READY"
     assert check(report, "primary_link")["status"] == "FAIL"
@@ -136,7 +122,7 @@ async def test_health_is_not_ready_when_primary_link_has_no_campaign(client, ten
 async def test_health_turns_ready_once_the_primary_link_is_attached(client, tenant):
     await make_campaign(client, tenant, "becoming-ready", primarySlug="late-link")
     assert (await health(client, tenant, "becoming-ready"))["readiness"] == "NOT_READY"
-    await put_link(client, tenant, "late-link", "becoming-ready")
+    await make_link(client, tenant, "late-link", SPRING, campaign_id="becoming-ready")
     report = await health(client, tenant, "becoming-ready")
     assert report["readiness"] == "READY"
     assert check(report, "primary_link")["status"] == "PASS"
@@ -144,7 +130,7 @@ async def test_health_turns_ready_once_the_primary_link_is_attached(client, tena
 
 async def test_health_patch_primary_slug_is_reflected(client, tenant):
     await make_campaign(client, tenant, "repointed")
-    await put_link(client, tenant, "new-primary", "repointed")
+    await make_link(client, tenant, "new-primary", SPRING, campaign_id="repointed")
     response = await client.patch(
         campaigns_url(tenant.handle, "repointed"),
         json={"primarySlug": "new-primary"},
@@ -163,7 +149,7 @@ async def test_health_names_each_goal_types_defaults(client, tenant):
         ("APP_INSTALL", "ga4_app_install", "app_install"),
     ]:
         campaign_id = f"by-{goal.lower().replace('_', '-')}"
-        await make_campaign(client, tenant, campaign_id, goalType=goal)
+        await make_campaign(client, tenant, campaign_id, goal_type=goal)
         report = await health(client, tenant, campaign_id)
         assert check(report, "tracking_preset")["status"] == "PASS", goal
         assert preset in check(report, "tracking_preset")["detail"]
@@ -312,7 +298,7 @@ async def test_test_conversion_turns_first_conversion_check_to_pass(client, tena
 
 
 async def test_test_conversion_without_body_uses_campaign_event_type(client, tenant, ctx):
-    await make_campaign(client, tenant, "lead-gen", goalType="LEAD_CAPTURE")
+    await make_campaign(client, tenant, "lead-gen", goal_type="LEAD_CAPTURE")
     response = await client.post(
         campaigns_url(tenant.handle, "lead-gen", "test-conversion"), headers=tenant.auth()
     )

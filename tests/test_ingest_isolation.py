@@ -21,7 +21,7 @@ from db.tables import Click, Conversion, DeadLetter
 from resolvers.accounts import account_for_handle
 from resolvers.conversions import ConversionInput
 from resolvers.errors import InvalidInput
-from tests.factories import click_record
+from tests.factories import click_record, make_campaign
 
 SURROGATE = "\ud800"
 
@@ -37,15 +37,6 @@ async def _count(ctx: Any, model: Any, *where: Any) -> int:
         for condition in where:
             query = query.where(condition)
         return int((await session.execute(query)).scalar_one())
-
-
-async def _active_campaign(client: Any, tenant: Any, handle: str, campaign_id: str) -> None:
-    response = await client.post(
-        f"/v2/handles/{handle}/campaigns",
-        json={"campaignId": campaign_id, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=tenant.auth("ADMIN", handle),
-    )
-    assert response.status_code == 201, response.text
 
 
 @pytest.fixture
@@ -98,8 +89,10 @@ async def test_an_unstorable_conversion_fails_only_its_own_event(
     linger, app, client, ctx, tenant, backend
 ):
     """Tenant B's events that pass no database check run beside tenant A's valid ones."""
-    await _active_campaign(client, tenant, tenant.handle, "good-one")
-    await _active_campaign(client, tenant, tenant.other_handle, "bad-one")
+    await make_campaign(client, tenant, "good-one", role="ADMIN", status="ACTIVE")
+    await make_campaign(
+        client, tenant, "bad-one", role="ADMIN", handle=tenant.other_handle, status="ACTIVE"
+    )
     ingest = app.state.services.ingest
     async with ctx.sessions() as session:
         account_a = await account_for_handle(session, tenant.handle)

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
+from tests.factories import SPRING, make_campaign, make_link
+
 
 def link_url(handle: str, slug: str | None = None) -> str:
     base = f"/v2/handles/{handle}/links"
     return base if slug is None else f"{base}/{slug}"
 
 
-async def make_campaign(client, tenant, campaign_id: str, handle: str | None = None) -> None:
-    handle = handle or tenant.handle
-    response = await client.post(
-        f"/v2/handles/{handle}/campaigns",
-        json={"campaignId": campaign_id, "goalType": "PRODUCT_SALE"},
-        headers=tenant.auth(handle=handle),
-    )
-    assert response.status_code == 201, response.text
-
-
-async def put_link(client, tenant, slug: str, **body):
-    body.setdefault("destinationUrl", "https://shop.example.com/spring")
-    return await client.put(link_url(tenant.handle, slug), json=body, headers=tenant.auth())
-
-
 async def test_put_creates_link_then_updates_it(client, tenant):
     await make_campaign(client, tenant, "spring-launch")
-    created = await put_link(
+    created = await make_link(
         client,
         tenant,
         "spring-promo",
-        destinationUrl="https://shop.example.com/spring",
-        campaignId="spring-launch",
-        trackingPolicy={"mode": "DIRECT", "appendContextParam": True},
+        "https://shop.example.com/spring",
+        campaign_id="spring-launch",
+        append=True,
+        expect=None,
     )
     assert created.status_code == 201, created.text
     link = created.json()["link"]
@@ -42,8 +30,8 @@ async def test_put_creates_link_then_updates_it(client, tenant):
     assert link["trackingPolicy"] == {"mode": "DIRECT", "appendContextParam": True}
     assert link["shortPath"] == f"/{tenant.handle}/spring-promo"
 
-    updated = await put_link(
-        client, tenant, "spring-promo", destinationUrl="http://shop.example.com/summer"
+    updated = await make_link(
+        client, tenant, "spring-promo", "http://shop.example.com/summer", expect=None
     )
     assert updated.status_code == 200, updated.text
     new = updated.json()["link"]
@@ -60,7 +48,7 @@ async def test_put_creates_link_then_updates_it(client, tenant):
 
 
 async def test_link_without_tracking_policy_defaults_to_direct_without_context(client, tenant):
-    response = await put_link(client, tenant, "plain")
+    response = await make_link(client, tenant, "plain", SPRING, expect=None)
     assert response.status_code == 201
     assert response.json()["link"]["trackingPolicy"] == {
         "mode": "DIRECT",
@@ -77,7 +65,7 @@ async def test_get_unknown_link_is_not_found(client, tenant):
 
 
 async def test_delete_removes_link(client, tenant):
-    await put_link(client, tenant, "short-lived")
+    await make_link(client, tenant, "short-lived", SPRING, expect=None)
     deleted = await client.delete(link_url(tenant.handle, "short-lived"), headers=tenant.auth())
     assert deleted.status_code == 204
     assert deleted.content == b""
@@ -92,9 +80,9 @@ async def test_delete_removes_link(client, tenant):
 
 
 async def test_deleted_slug_can_be_created_again(client, tenant):
-    await put_link(client, tenant, "reborn")
+    await make_link(client, tenant, "reborn", SPRING, expect=None)
     await client.delete(link_url(tenant.handle, "reborn"), headers=tenant.auth())
-    response = await put_link(client, tenant, "reborn", destinationUrl="https://new.example.com/")
+    response = await make_link(client, tenant, "reborn", "https://new.example.com/", expect=None)
     assert response.status_code == 201
     assert response.json()["link"]["destinationUrl"] == "https://new.example.com/"
 
@@ -103,9 +91,9 @@ async def test_many_links_may_share_a_campaign_and_list_filters_by_campaign(clie
     await make_campaign(client, tenant, "ab-test")
     await make_campaign(client, tenant, "other-camp")
     for slug in ("variant-a", "variant-b", "variant-c"):
-        assert (await put_link(client, tenant, slug, campaignId="ab-test")).status_code == 201
-    await put_link(client, tenant, "elsewhere", campaignId="other-camp")
-    await put_link(client, tenant, "loose")
+        await make_link(client, tenant, slug, SPRING, campaign_id="ab-test", expect=201)
+    await make_link(client, tenant, "elsewhere", SPRING, campaign_id="other-camp", expect=None)
+    await make_link(client, tenant, "loose", SPRING, expect=None)
 
     everything = (await client.get(link_url(tenant.handle), headers=tenant.auth())).json()
     assert [link["slug"] for link in everything["links"]] == [
@@ -131,7 +119,7 @@ async def test_many_links_may_share_a_campaign_and_list_filters_by_campaign(clie
 async def test_link_list_pagination_visits_every_link_once(client, tenant):
     slugs = {f"s{i:02d}" for i in range(8)}
     for slug in slugs:
-        await put_link(client, tenant, slug)
+        await make_link(client, tenant, slug, SPRING, expect=None)
     seen: list[str] = []
     cursor = None
     while True:
@@ -190,7 +178,7 @@ async def test_destination_must_be_absolute_http_or_https(client, tenant):
         "data:text/html,hi",
         "",
     ]:
-        response = await put_link(client, tenant, "bad-dest", destinationUrl=destination)
+        response = await make_link(client, tenant, "bad-dest", destination, expect=None)
         assert response.status_code == 400, (destination, response.text)
         assert response.json()["error"] in ("invalid_request", "invalid_destination_url")
         assert response.json()["message"]
@@ -208,15 +196,17 @@ async def test_destination_is_required(client, tenant):
 
 
 async def test_bad_destination_does_not_change_existing_link(client, tenant):
-    await put_link(client, tenant, "stable", destinationUrl="https://good.example.com/")
-    response = await put_link(client, tenant, "stable", destinationUrl="javascript:alert(1)")
+    await make_link(client, tenant, "stable", "https://good.example.com/", expect=None)
+    response = await make_link(client, tenant, "stable", "javascript:alert(1)", expect=None)
     assert response.status_code == 400
     kept = (await client.get(link_url(tenant.handle, "stable"), headers=tenant.auth())).json()
     assert kept["link"]["destinationUrl"] == "https://good.example.com/"
 
 
 async def test_link_campaign_must_exist(client, tenant):
-    response = await put_link(client, tenant, "orphan", campaignId="never-created")
+    response = await make_link(
+        client, tenant, "orphan", SPRING, campaign_id="never-created", expect=None
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "campaign_not_found"
     missing = await client.get(link_url(tenant.handle, "orphan"), headers=tenant.auth())
@@ -225,7 +215,9 @@ async def test_link_campaign_must_exist(client, tenant):
 
 async def test_link_cannot_join_a_campaign_of_another_handle(client, tenant):
     await make_campaign(client, tenant, "globex-campaign", handle=tenant.other_handle)
-    response = await put_link(client, tenant, "sneaky", campaignId="globex-campaign")
+    response = await make_link(
+        client, tenant, "sneaky", SPRING, campaign_id="globex-campaign", expect=None
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "campaign_not_found"
 

@@ -20,7 +20,8 @@ from mcp.types import CallToolResult
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import JWT_SECRET
-from tests.test_pages import body, make_campaign, page_url
+from tests.factories import make_campaign
+from tests.test_pages import body, page_url
 
 TOOLS = {
     "campaign_structure_get",

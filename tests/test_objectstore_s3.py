@@ -16,7 +16,8 @@ from app.runtime.objectstore import ObjectNotFound, S3ObjectStore
 from app.settings import Settings
 from resolvers import pages
 from tests.conftest import JWT_SECRET
-from tests.test_pages import body, make_campaign, page_url, signed_in
+from tests.factories import make_campaign
+from tests.test_pages import body, page_url, signed_in
 
 PREFIX = "tenant-pages/eu"
 

@@ -19,6 +19,7 @@ from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.errors import Conflict, NotFound
 from tests.conftest import Tenant, gql
+from tests.factories import make_campaign
 
 CAMPAIGN = "spring-launch"
 
@@ -33,18 +34,6 @@ def body(slug: str = "spring", title: str = "Spring sale", **schema: Any) -> dic
         "page": {"slug": slug, "title": title, "hero": {"image": "spring.png"}},
         "schema": schema or {"sections": [{"type": "hero"}, {"type": "pricing"}]},
     }
-
-
-async def make_campaign(
-    client: httpx.AsyncClient, tenant: Tenant, campaign_id: str = CAMPAIGN, handle: str = ""
-) -> None:
-    handle = handle or tenant.handle
-    response = await client.post(
-        f"/v2/handles/{handle}/campaigns",
-        json={"campaignId": campaign_id, "goalType": "PRODUCT_SALE"},
-        headers=tenant.auth("CREATOR", handle),
-    )
-    assert response.status_code == 201, response.text
 
 
 def stored_files(settings: Settings) -> list[str]:

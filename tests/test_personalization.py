@@ -7,6 +7,7 @@ import pytest
 from resolvers.domain import iso
 from resolvers.personalization import RuleSpec, choose_variant
 from tests.conftest import gql
+from tests.factories import make_campaign
 
 
 def spec(
@@ -146,15 +147,6 @@ SEED_RULE = {
 def rules_url(handle: str, rule_id: str | None = None) -> str:
     base = f"/v2/handles/{handle}/personalization/rules"
     return f"{base}/{rule_id}" if rule_id else base
-
-
-async def make_campaign(client, tenant, campaign_id: str = "spring-launch") -> None:
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": campaign_id, "goalType": "PRODUCT_SALE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
 
 
 async def list_ids(client, tenant) -> list[str]:

@@ -33,7 +33,9 @@ from db.engine import make_engine, make_session_factory
 from db.tables import OutboxEvent, WebhookDelivery
 from resolvers.domain import utcnow
 from tests.conftest import gql
+from tests.factories import make_campaign
 
+CAMPAIGN = "spring-launch"
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]
 
 
@@ -191,16 +193,6 @@ async def subscribe(client, tenant, url: str, events: list[str] | None = None) -
     return response.json()
 
 
-async def active_campaign(client, tenant, campaign_id: str = "spring-launch") -> str:
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": campaign_id, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
-    return campaign_id
-
-
 async def send_test_conversion(client, tenant, campaign_id: str) -> str:
     """Post a test conversion; returns the id of the conversion.tested event it emitted."""
     response = await client.post(
@@ -240,8 +232,8 @@ async def test_test_conversion_is_delivered_signed_to_the_receiver(
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
     secret = created["secret"]
     assert secret.startswith("whsec_")
-    campaign_id = await active_campaign(client, tenant)
-    event_id = await send_test_conversion(client, tenant, campaign_id)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
 
     await drive(app, http, lambda: len(receiver.delivered) == 1)
 
@@ -254,7 +246,7 @@ async def test_test_conversion_is_delivered_signed_to_the_receiver(
     assert body["id"] == event_id
     assert body["type"] == "conversion.tested"
     assert body["handle"] == tenant.handle
-    assert body["data"]["campaignId"] == campaign_id
+    assert body["data"]["campaignId"] == CAMPAIGN
     assert body["data"]["metadata"]["test"] is True
 
     log = await deliveries(client, tenant, created["webhook"]["id"])
@@ -276,8 +268,8 @@ async def test_failed_attempts_are_retried_with_the_same_event_id_and_logged(
 ):
     receiver.fail_next = 2
     created = await subscribe(client, tenant, receiver.url)
-    campaign_id = await active_campaign(client, tenant)
-    event_id = await send_test_conversion(client, tenant, campaign_id)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
 
     await drive(app, http, lambda: len(receiver.delivered) == 1)
 
@@ -300,7 +292,8 @@ async def test_failed_attempts_are_retried_with_the_same_event_id_and_logged(
 async def test_a_failed_attempt_waits_for_its_backoff(client, app, http, tenant, receiver):
     receiver.fail_next = 1
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    event_id = await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
     slow = app.state.services.settings.model_copy(update={"webhook_backoff_base_s": 600.0})
     services = app.state.services
 
@@ -338,7 +331,8 @@ async def test_a_delivery_is_dead_after_max_attempts_and_can_be_redelivered(
     receiver.fail_next = 1000
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
     webhook_id = created["webhook"]["id"]
-    event_id = await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
     three = app.state.services.settings.model_copy(update={"webhook_max_attempts": 3})
 
     async def status() -> str:
@@ -393,10 +387,10 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_after_a_restart
     down = Receiver()  # nothing listens on its port yet: connection refused
     created = await subscribe(client, tenant, down.url)
     webhook_id = created["webhook"]["id"]
-    campaign_id = await active_campaign(client, tenant)
-    emitted = [await send_test_conversion(client, tenant, campaign_id) for _ in range(3)]
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    emitted = [await send_test_conversion(client, tenant, CAMPAIGN) for _ in range(3)]
     response = await client.patch(
-        f"/v2/handles/{tenant.handle}/campaigns/{campaign_id}",
+        f"/v2/handles/{tenant.handle}/campaigns/{CAMPAIGN}",
         json={"status": "PAUSED"},
         headers=tenant.auth(),
     )
@@ -433,7 +427,8 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_after_a_restart
 
 async def test_an_abandoned_claim_is_retried_after_its_lease(client, app, http, tenant, receiver):
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    event_id = await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
     services = app.state.services
     now = utcnow()
     await fan_out(services.sessions, now=now)
@@ -453,7 +448,8 @@ async def test_an_abandoned_claim_is_retried_after_its_lease(client, app, http, 
 
 async def test_one_event_never_becomes_two_deliveries(client, app, http, tenant, receiver):
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    event_id = await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
     sessions = app.state.services.sessions
     await fan_out(sessions, now=utcnow())
     async with sessions() as session:  # as if the fan-out had to run again
@@ -509,7 +505,8 @@ async def test_disabled_subscriptions_receive_nothing(client, app, http, tenant,
     )
     assert response.status_code == 200
     assert response.json()["webhook"]["enabled"] is False
-    await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await send_test_conversion(client, tenant, CAMPAIGN)
     await passes(app, http, 3)
     assert receiver.requests == []
     assert (await deliveries(client, tenant, webhook_id))["total"] == 0
@@ -519,7 +516,8 @@ async def test_the_worker_refuses_a_destination_that_became_private(
     client, app, http, tenant, receiver
 ):
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await send_test_conversion(client, tenant, CAMPAIGN)
     strict = app.state.services.settings.model_copy(update={"webhook_allow_private": False})
     await passes(app, http, 1, settings=strict)
     assert receiver.requests == []
@@ -531,7 +529,8 @@ async def test_the_worker_refuses_a_destination_that_became_private(
 async def test_a_slow_receiver_times_out_and_is_retried(client, app, http, tenant, receiver):
     receiver.delay = 1.0
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await send_test_conversion(client, tenant, CAMPAIGN)
     quick = app.state.services.settings.model_copy(update={"webhook_timeout_s": 0.2})
     await passes(app, http, 1, settings=quick)
     delivery = (await deliveries(client, tenant, created["webhook"]["id"]))["deliveries"][0]
@@ -550,9 +549,8 @@ async def test_the_background_worker_delivers_on_its_own(settings, tenant, recei
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-            event_id = await send_test_conversion(
-                client, tenant, await active_campaign(client, tenant)
-            )
+            await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+            event_id = await send_test_conversion(client, tenant, CAMPAIGN)
             deadline = time.monotonic() + 10
             while not receiver.delivered:
                 assert time.monotonic() < deadline, "the background worker delivered nothing"
@@ -576,8 +574,8 @@ async def test_two_workers_deliver_each_event_exactly_once(
         pytest.skip("SKIP LOCKED claims are a PostgreSQL matter; SQLite has one writer")
     receiver.delay = 0.02
     await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-    campaign_id = await active_campaign(client, tenant)
-    emitted = [await send_test_conversion(client, tenant, campaign_id) for _ in range(40)]
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    emitted = [await send_test_conversion(client, tenant, CAMPAIGN) for _ in range(40)]
 
     # Two "gateway processes": separate engines and connection pools on one database.
     engines = [make_engine(settings.database_url) for _ in range(2)]
@@ -763,10 +761,10 @@ async def test_another_handles_webhook_is_not_found(client, tenant):
 async def test_delivery_log_is_paginated_newest_first(client, app, http, tenant, receiver):
     created = await subscribe(client, tenant, receiver.url, ["conversion.tested"])
     webhook_id = created["webhook"]["id"]
-    campaign_id = await active_campaign(client, tenant)
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
     emitted = []
     for _ in range(3):
-        emitted.append(await send_test_conversion(client, tenant, campaign_id))
+        emitted.append(await send_test_conversion(client, tenant, CAMPAIGN))
         await passes(app, http, 1)  # one fan-out each: distinct creation times
     first = await deliveries(client, tenant, webhook_id, limit=2)
     assert first["total"] == 3 and first["hasMore"] is True
@@ -819,7 +817,8 @@ async def test_graphql_webhooks_end_to_end(client, app, http, tenant, receiver):
     assert listed["data"]["webhooks"] == [
         {"id": webhook_id, "url": receiver.url, "events": ["conversion.tested"], "enabled": True}
     ]
-    event_id = await send_test_conversion(client, tenant, await active_campaign(client, tenant))
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    event_id = await send_test_conversion(client, tenant, CAMPAIGN)
     await drive(app, http, lambda: len(receiver.delivered) == 1)
     verify_signature(secret, receiver.delivered[0])
 
