@@ -153,7 +153,10 @@ def token_jwt(
 @token_cli.command("pat")
 def token_pat(
     handle: Annotated[str, typer.Option(help="Handle the token is bound to.")],
-    scope: Annotated[list[str], typer.Option("--scope", help="Scope (repeatable).")],
+    # Optional here so that a missing scope is refused by the check every door shares.
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="Scope (repeatable; at least one).")
+    ] = None,
     expires_in: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
     name: Annotated[str | None, typer.Option(help="Label.")] = None,
 ) -> None:
@@ -162,7 +165,7 @@ def token_pat(
 
     issued = _run_with_context(
         lambda ctx: issue_pat(
-            ctx, handle, scope, expires_in=expires_in, name=name, check_access=False
+            ctx, handle, scope or [], expires_in=expires_in, name=name, check_access=False
         )
     )
     typer.echo(issued.token)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from db.tables import AccessToken
@@ -14,12 +16,14 @@ from resolvers.auth import hash_token, mint_jwt, new_pat_secret
 from resolvers.context import Context
 from resolvers.domain import PAT_SCOPES, Role, utcnow
 from resolvers.errors import InvalidInput, NotFound
+from resolvers.inputs import Trimmed, _Input, parse
 from resolvers.jwtsecret import jwt_secret
 from resolvers.principal import ADMIN, authorize
-from resolvers.storable import check_text, unstorable_reason
+from resolvers.storable import unstorable_reason
 
-MAX_EXPIRES_IN = 10 * 365 * 86400  # ten years, as the REST body allows
+MAX_EXPIRES_IN = 10 * 365 * 86400  # ten years
 MAX_NAME = 200
+MAX_SCOPES = 16
 
 
 @dataclass(frozen=True)
@@ -28,15 +32,54 @@ class IssuedToken:
     row: AccessToken
 
 
-def validate_scopes(scopes: list[str]) -> list[str]:
-    if not scopes:
-        raise InvalidInput("A token needs at least one scope.")
-    unknown = sorted(set(scopes) - PAT_SCOPES)
-    if unknown:
-        raise InvalidInput(
-            f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(PAT_SCOPES))}."
+class TokenCreate(_Input):
+    """A new token's fields (the REST body's names): the one check every door's input passes
+    (REST, GraphQL, the CLI), so each refuses the same input with the same code."""
+
+    scopes: list[str] = Field(min_length=1, max_length=MAX_SCOPES)
+    name: Trimmed | None = Field(default=None, max_length=MAX_NAME)
+    expiresIn: int | None = Field(default=None, gt=0, le=MAX_EXPIRES_IN)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, scopes: list[str]) -> list[str]:
+        if any(unstorable_reason(s) is not None for s in scopes):
+            return scopes  # named by the storable check, without echoing the character
+        unknown = sorted(set(scopes) - PAT_SCOPES)
+        if unknown:
+            raise ValueError(
+                f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(PAT_SCOPES))}"
+            )
+        return sorted(set(scopes))
+
+
+async def create_pat(
+    ctx: Context, handle: str, fields: Any, *, check_access: bool = True
+) -> IssuedToken:
+    """Create a PAT bound to ``handle`` from ``fields`` (a ``TokenCreate`` body). Access is
+    checked first, so a caller without it learns nothing about the input. The CLI (an
+    operator) skips the access check."""
+    if check_access:
+        authorize(ctx.principal, handle, ADMIN)
+    data = parse(TokenCreate, fields)
+    token, prefix = new_pat_secret()
+    now = utcnow()
+    async with ctx.sessions() as session:
+        account = await account_for_handle(session, handle)
+        row = AccessToken(
+            id="tok_" + secrets.token_hex(8),
+            account_id=account.id,
+            handle=handle,
+            name=data.name,
+            prefix=prefix,
+            token_hash=hash_token(token),
+            scopes=data.scopes,
+            created_at=now,
+            expires_at=now + timedelta(seconds=data.expiresIn) if data.expiresIn else None,
         )
-    return sorted(set(scopes))
+        session.add(row)
+        await session.commit()
+    return IssuedToken(token, row)
 
 
 async def issue_pat(
@@ -48,32 +91,9 @@ async def issue_pat(
     name: str | None = None,
     check_access: bool = True,
 ) -> IssuedToken:
-    """Create a PAT bound to ``handle``. The CLI (an operator) skips the access check."""
-    if check_access:
-        authorize(ctx.principal, handle, ADMIN)
-    scopes = validate_scopes(scopes)
-    if expires_in is not None and not 0 < expires_in <= MAX_EXPIRES_IN:
-        raise InvalidInput(f"expiresIn must be between 1 and {MAX_EXPIRES_IN} seconds.")
-    if name is not None and len(check_text(name, "name")) > MAX_NAME:
-        raise InvalidInput(f"name must be at most {MAX_NAME} characters.")
-    token, prefix = new_pat_secret()
-    now = utcnow()
-    async with ctx.sessions() as session:
-        account = await account_for_handle(session, handle)
-        row = AccessToken(
-            id="tok_" + secrets.token_hex(8),
-            account_id=account.id,
-            handle=handle,
-            name=name,
-            prefix=prefix,
-            token_hash=hash_token(token),
-            scopes=scopes,
-            created_at=now,
-            expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
-        )
-        session.add(row)
-        await session.commit()
-    return IssuedToken(token, row)
+    """``create_pat`` from plain arguments (GraphQL, the CLI, tests)."""
+    fields = {"scopes": scopes, "name": name, "expiresIn": expires_in}
+    return await create_pat(ctx, handle, fields, check_access=check_access)
 
 
 async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:

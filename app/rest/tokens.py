@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,14 +11,8 @@ from app.rest import shapes
 from app.rest.common import ORJSONResponse, json_body, request_context
 from app.rest.views import token_json
 from resolvers import tokens
-from resolvers.inputs import Trimmed, _Input, parse
 from resolvers.principal import ADMIN
-
-
-class TokenCreate(_Input):
-    scopes: list[str] = Field(min_length=1, max_length=16)
-    name: Trimmed | None = Field(default=None, max_length=200)
-    expiresIn: int | None = Field(default=None, gt=0, le=10 * 365 * 86400)
+from resolvers.tokens import TokenCreate
 
 
 @operation(
@@ -32,10 +25,7 @@ class TokenCreate(_Input):
 )
 async def create_token(request: Request) -> Response:
     ctx = await request_context(request)
-    data = parse(TokenCreate, await json_body(request))
-    issued = await tokens.issue_pat(
-        ctx, request.path_params["handle"], data.scopes, expires_in=data.expiresIn, name=data.name
-    )
+    issued = await tokens.create_pat(ctx, request.path_params["handle"], await json_body(request))
     return ORJSONResponse({"token": issued.token, **token_json(issued.row)}, status_code=201)
 
 
