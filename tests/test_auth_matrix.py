@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from db.tables import AccessToken
 from tests.conftest import JWT_SECRET, gql
+from tests.factories import SPRING, make_campaign_with_link
 
 CAMPAIGN = "seeded-camp"
 LINK = "seeded-link"
@@ -104,19 +105,9 @@ async def call(client, route: Route, handle: str, headers: dict[str, str] | None
 @pytest.fixture
 async def seeded(client, tenant):
     """The tenant with one DRAFT campaign and one link of it."""
-    creator = tenant.auth("CREATOR")
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "primarySlug": LINK},
-        headers=creator,
+    await make_campaign_with_link(
+        client, tenant, CAMPAIGN, LINK, destination=SPRING, primarySlug=LINK
     )
-    assert response.status_code == 201, response.text
-    response = await client.put(
-        f"/v2/handles/{tenant.handle}/links/{LINK}",
-        json={"destinationUrl": "https://shop.example.com/spring", "campaignId": CAMPAIGN},
-        headers=creator,
-    )
-    assert response.status_code == 201, response.text
     return tenant
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.tables import Conversion, OutboxEvent
+from tests.factories import make_campaign_with_link
 
 CAMPAIGN = "input-camp"
 
@@ -18,19 +19,7 @@ CAMPAIGN = "input-camp"
 @pytest.fixture
 async def prepared(client, tenant):
     """The tenant with one DRAFT campaign and one link."""
-    base = f"/v2/handles/{tenant.handle}"
-    response = await client.post(
-        f"{base}/campaigns",
-        json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
-    response = await client.put(
-        f"{base}/links/input-link",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": CAMPAIGN},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
+    await make_campaign_with_link(client, tenant, CAMPAIGN, "input-link")
     return tenant
 
 

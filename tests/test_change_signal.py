@@ -19,6 +19,7 @@ from db.engine import make_session_factory
 from db.tables import AccessToken, Account, Campaign, Link, PersonalizationRule
 from resolvers.auth import mint_jwt
 from tests.conftest import JWT_SECRET, Tenant
+from tests.factories import make_campaign_with_link
 from tests.test_response_cache import REDIS_URL, response_cache, serving
 
 CAMPAIGN = """query($h: String!) {
@@ -31,22 +32,6 @@ FUNNEL = """query($h: String!) {
   campaign(handle: $h, campaignId: "spring") { funnel(includeTest: true) { clicks conversions } }
 }"""
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"}
-
-
-async def make_campaign(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    auth = tenant.auth("ADMIN")
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "spring", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/spring",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": "spring"},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
 
 
 async def make_page(client: httpx.AsyncClient, tenant: Tenant, **schema: Any) -> None:
@@ -107,7 +92,7 @@ async def mcp_call(
 
 async def test_a_rest_write_under_v2_handles_is_read_at_once(settings, tenant):
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         assert (await warm(app, client, tenant, CAMPAIGN))["name"] is None
         r = await client.patch(
             f"/v2/handles/{tenant.handle}/campaigns/spring",
@@ -120,7 +105,7 @@ async def test_a_rest_write_under_v2_handles_is_read_at_once(settings, tenant):
 
 async def test_a_pat_write_under_v2_public_is_read_at_once(settings, tenant, make_pat):
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         await make_page(client, tenant, v=1)
         pat = {"Authorization": f"Bearer {await make_pat(tenant.handle, 'pages.write')}"}
         # A first PAT use writes the token's last use: let that pass before warming.
@@ -143,7 +128,7 @@ async def test_a_pat_write_under_v2_public_is_read_at_once(settings, tenant, mak
 
 async def test_an_mcp_tool_write_is_read_at_once(settings, tenant, make_pat):
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         await make_page(client, tenant, v=1)
         token = await make_pat(tenant.handle, "pages.write")
         args = {"handle": tenant.handle, "campaign_id": "spring"}
@@ -161,7 +146,7 @@ async def test_an_mcp_tool_write_is_read_at_once(settings, tenant, make_pat):
 
 async def test_a_graphql_mutation_by_another_caller_is_read_at_once(settings, tenant):
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         assert (await warm(app, client, tenant, CAMPAIGN))["status"] == "ACTIVE"
         someone = mint_jwt(JWT_SECRET, "someone-else", {tenant.handle: "ADMIN"}, 600)
         r = await client.post(
@@ -179,7 +164,7 @@ async def test_a_graphql_mutation_by_another_caller_is_read_at_once(settings, te
 
 async def test_ingested_clicks_and_conversions_are_read_at_once(settings, tenant, make_pat):
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         assert await warm(app, client, tenant, FUNNEL) == {
             "funnel": {"clicks": 0, "conversions": 0}
         }
@@ -208,7 +193,7 @@ async def test_a_write_from_another_process_is_read_at_once_through_redis(
         "graphql_response_cache_ttl_s": 1.0,
     }
     async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (_, b):
-        await make_campaign(a, tenant)
+        await make_campaign_with_link(a, tenant, "spring", role="ADMIN", status="ACTIVE")
         await make_page(a, tenant, v=1)
         token = await make_pat(tenant.handle, "pages.write")
         args = {"handle": tenant.handle, "campaign_id": "spring"}
@@ -234,7 +219,7 @@ async def test_writes_of_one_handle_leave_other_handles_entries_alone(settings, 
     REST write, a test conversion."""
     neighbour = Tenant(tenant.account_id, tenant.other_handle, tenant.handle)
     async with serving(settings, graphql_response_cache_ttl_s=1.0) as (app, client):
-        await make_campaign(client, tenant)
+        await make_campaign_with_link(client, tenant, "spring", role="ADMIN", status="ACTIVE")
         r = await client.post(
             f"/v2/handles/{neighbour.handle}/campaigns",
             json={"campaignId": "spring", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},

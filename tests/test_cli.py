@@ -22,6 +22,7 @@ import pytest
 
 from app.main import create_app
 from app.settings import Settings
+from tests.factories import post_campaign
 from tests.live_server import free_port
 
 SECRET = "cli-test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -188,12 +189,8 @@ async def test_cli_tokens_authenticate_against_the_gateway(workspace, account):
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            created = await client.post(
-                "/v2/handles/acme/campaigns",
-                json={"campaignId": "cli-made", "goalType": "PRODUCT_SALE"},
-                headers={"Authorization": f"Bearer {jwt_token.stdout.strip()}"},
-            )
-            assert created.status_code == 201, created.text
+            jwt_auth = {"Authorization": f"Bearer {jwt_token.stdout.strip()}"}
+            await post_campaign(client, "acme", jwt_auth, "cli-made")
             listed = await client.get(
                 "/v2/handles/acme/campaigns",
                 headers={"Authorization": f"Bearer {pat.stdout.strip()}"},

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.factories import post_campaign_with_link
+
 CAMPAIGN = "spring-launch"
 BROWSER = {
     "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -20,23 +22,18 @@ def url(handle: str) -> str:
     return f"/v2/handles/{handle}/conversions"
 
 
-async def setup_campaign(client, handle: str, headers, cid: str = CAMPAIGN, **extra: Any) -> None:
-    r = await client.post(
-        f"/v2/handles/{handle}/campaigns",
-        json={"campaignId": cid, "goalType": "PRODUCT_SALE", "status": "ACTIVE", **extra},
-        headers=headers,
+async def setup_campaign(client, handle: str, headers, cid: str = CAMPAIGN) -> None:
+    """An ACTIVE campaign and its link ``<cid>-link``, which appends the click id."""
+    await post_campaign_with_link(
+        client,
+        handle,
+        headers,
+        cid,
+        f"{cid}-link",
+        append=True,
+        status="ACTIVE",
+        link_expect=(200, 201),
     )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"/v2/handles/{handle}/links/{cid}-link",
-        json={
-            "destinationUrl": "https://shop.example.com/",
-            "campaignId": cid,
-            "trackingPolicy": {"mode": "DIRECT", "appendContextParam": True},
-        },
-        headers=headers,
-    )
-    assert r.status_code in (200, 201), r.text
 
 
 async def click(client, handle: str, cid: str = CAMPAIGN, **headers: str) -> str:

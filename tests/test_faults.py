@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from resolvers.auth import mint_jwt
+from tests.factories import post_campaign_with_link
 from tests.gateway_proc import Gateway, gateway_env, run_cli
 from tests.pg_admin import pg_fetch
 from tests.pg_cluster import PgCluster, dedicated_cluster
@@ -70,22 +71,16 @@ class Deployment:
 
     async def setup_link(self, gateway: Gateway) -> None:
         async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
-            r = await http.post(
-                f"/v2/handles/{self.handle}/campaigns",
-                json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-                headers=self.auth,
+            await post_campaign_with_link(
+                http,
+                self.handle,
+                self.auth,
+                CAMPAIGN,
+                SLUG,
+                destination="https://shop.example.com/landing",
+                append=True,
+                status="ACTIVE",
             )
-            assert r.status_code == 201, r.text
-            r = await http.put(
-                f"/v2/handles/{self.handle}/links/{SLUG}",
-                json={
-                    "destinationUrl": "https://shop.example.com/landing",
-                    "campaignId": CAMPAIGN,
-                    "trackingPolicy": {"mode": "DIRECT", "appendContextParam": True},
-                },
-                headers=self.auth,
-            )
-            assert r.status_code == 201, r.text
 
     async def funnel_clicks(self, gateway: Gateway) -> int:
         async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:

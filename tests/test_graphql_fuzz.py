@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import mutations, nodes, queries
 
 from schema import build_schema
+from tests.factories import post_campaign_with_link
 
 EXAMPLES = int(os.environ.get("FUNNELGATE_FUZZ_EXAMPLES", "300"))
 CAMPAIGN = "fuzz-camp"
@@ -94,18 +95,7 @@ def settings(settings):
 async def _seed(client, tenant) -> dict[str, str]:
     h = tenant.auth("ADMIN")
     base = f"/v2/handles/{tenant.handle}"
-    r = await client.post(
-        f"{base}/campaigns",
-        json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=h,
-    )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"{base}/links/{SLUG}",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": CAMPAIGN},
-        headers=h,
-    )
-    assert r.status_code == 201, r.text
+    await post_campaign_with_link(client, tenant.handle, h, CAMPAIGN, SLUG, status="ACTIVE")
     ua = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"}
     for i in range(5):
         r = await client.get(f"/{tenant.handle}/{SLUG}?utm_source=s{i % 2}", headers=ua)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 import app.runtime.ingest as ingest_module
 from app.runtime.journal import ClickJournal
 from db.tables import Click
-from tests.factories import click_record
+from tests.factories import click_record, post_campaign_with_link
 
 
 def _click(i: int):
@@ -48,25 +48,6 @@ async def test_a_journal_held_by_a_live_process_is_not_replayed(tmp_path):
     assert await other.replay(write) == 1
 
 
-async def _campaign_link(client, tenant):
-    h = tenant.auth("ADMIN")
-    await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "outage", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=h,
-    )
-    await client.put(
-        f"/v2/handles/{tenant.handle}/links/out",
-        json={
-            "destinationUrl": "https://shop.example.com/",
-            "campaignId": "outage",
-            "trackingPolicy": {"mode": "DIRECT", "appendContextParam": True},
-        },
-        headers=h,
-    )
-    return h
-
-
 async def _funnel_clicks(client, tenant, h) -> int:
     r = await client.get(
         f"/v2/handles/{tenant.handle}/analytics?funnel=true&campaignId=outage", headers=h
@@ -77,7 +58,18 @@ async def _funnel_clicks(client, tenant, h) -> int:
 async def test_redirects_keep_answering_while_the_database_fails_and_count_once_after(
     client, tenant, app, ctx, monkeypatch, settings
 ):
-    h = await _campaign_link(client, tenant)
+    h = tenant.auth("ADMIN")
+    await post_campaign_with_link(
+        client,
+        tenant.handle,
+        h,
+        "outage",
+        "out",
+        append=True,
+        status="ACTIVE",
+        expect=None,
+        link_expect=None,
+    )
     services = app.state.services
     real_write_batch = ingest_module.write_batch
 

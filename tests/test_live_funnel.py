@@ -6,28 +6,12 @@ import json
 import httpx
 import websockets
 
+from tests.factories import make_campaign_with_link
 from tests.live_server import running_gateway
 
 SUBSCRIPTION = """subscription($h: String!, $c: String!) {
   campaignFunnel(handle: $h, campaignId: $c) { campaignId clicks qualifiedClicks conversions }
 }"""
-
-
-async def _setup_campaign(base: str, tenant) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
-        h = tenant.auth("ADMIN")
-        r = await http.post(
-            f"/v2/handles/{tenant.handle}/campaigns",
-            json={"campaignId": "live", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-            headers=h,
-        )
-        assert r.status_code == 201, r.text
-        r = await http.put(
-            f"/v2/handles/{tenant.handle}/links/live",
-            json={"destinationUrl": "https://shop.example.com/", "campaignId": "live"},
-            headers=h,
-        )
-        assert r.status_code == 201, r.text
 
 
 async def _subscribe(base: str, token: str, handle: str):
@@ -57,7 +41,8 @@ async def _next(ws) -> dict:
 
 async def test_subscription_pushes_the_funnel_when_clicks_land(settings, tenant):
     with running_gateway(settings) as base:
-        await _setup_campaign(base, tenant)
+        async with httpx.AsyncClient(base_url=base) as http:
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
         ws = await _subscribe(base, tenant.jwt("CREATOR"), tenant.handle)
         try:
             first = await _next(ws)
@@ -84,7 +69,8 @@ async def test_subscription_pushes_the_funnel_when_clicks_land(settings, tenant)
 
 async def test_another_tenants_token_cannot_subscribe(settings, tenant):
     with running_gateway(settings) as base:
-        await _setup_campaign(base, tenant)
+        async with httpx.AsyncClient(base_url=base) as http:
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
         foreign = tenant.jwt("ADMIN", handle=tenant.other_handle)
         ws = await _subscribe(base, foreign, tenant.handle)
         try:

@@ -19,6 +19,7 @@ from app.main import create_app
 from app.runtime import telemetry
 from app.settings import Settings
 from tests.conftest import Tenant, gql
+from tests.factories import make_campaign_with_link
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[Any]], float]:
@@ -97,19 +98,15 @@ async def test_sql_statements_are_counted(client: httpx.AsyncClient, tenant: Ten
 async def test_a_recorded_click_shows_in_the_ingest_batch_metrics(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    auth = tenant.auth()
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "metrics-cmp", "goalType": "LEAD_CAPTURE", "status": "ACTIVE"},
-        headers=auth,
+    await make_campaign_with_link(
+        client,
+        tenant,
+        "metrics-cmp",
+        "go",
+        destination="https://example.com/",
+        goal_type="LEAD_CAPTURE",
+        status="ACTIVE",
     )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/go",
-        json={"destinationUrl": "https://example.com/", "campaignId": "metrics-cmp"},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
     before = await scrape(client)
     r = await client.get(f"/{tenant.handle}/go")
     assert r.status_code == 302

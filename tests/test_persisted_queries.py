@@ -20,6 +20,7 @@ from app.main import create_app
 from app.settings import Settings
 from schema import build_schema
 from tests.conftest import Tenant
+from tests.factories import make_campaign
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 CAMPAIGNS = """query Campaigns($handle: String!) {
@@ -56,12 +57,7 @@ async def get_by_hash(
 
 @pytest.fixture
 async def campaign(client: httpx.AsyncClient, tenant: Tenant) -> str:
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "apq-one", "goalType": "LEAD_CAPTURE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code in (200, 201), response.text
+    await make_campaign(client, tenant, "apq-one", goal_type="LEAD_CAPTURE", expect=(200, 201))
     return "apq-one"
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from app.main import create_app
+from tests.factories import post_campaign_with_link
 from tests.pg_admin import PG_ADMIN_DSN
 from tests.pg_replica import allow_replication, streaming_replica
 
@@ -36,20 +37,7 @@ async def test_analytics_reads_use_the_replica_and_survive_its_lag_and_loss(
     import httpx
 
     h = tenant.auth("ADMIN")
-    assert (
-        await client.post(
-            f"/v2/handles/{tenant.handle}/campaigns",
-            json={"campaignId": "rep", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-            headers=h,
-        )
-    ).status_code == 201
-    assert (
-        await client.put(
-            f"/v2/handles/{tenant.handle}/links/rep",
-            json={"destinationUrl": "https://shop.example.com/", "campaignId": "rep"},
-            headers=h,
-        )
-    ).status_code == 201
+    await post_campaign_with_link(client, tenant.handle, h, "rep", status="ACTIVE")
 
     with streaming_replica() as (port, stop_replica):
         database = replica_settings.database_url.rsplit("/", 1)[1]

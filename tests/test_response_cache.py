@@ -19,6 +19,7 @@ from app.settings import Settings
 from db.engine import make_session_factory
 from db.tables import Campaign
 from tests.conftest import Tenant
+from tests.factories import make_campaign_with_link
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 FUNNEL = """query Funnel($h: String!, $c: String!) {
@@ -63,22 +64,6 @@ async def serving(
             yield app, c
 
 
-async def setup(client: httpx.AsyncClient, tenant: Tenant, cid: str = "cached") -> None:
-    auth = tenant.auth("ADMIN")
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": cid, "goalType": "PRODUCT_SALE", "status": "ACTIVE", "name": "One"},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/{cid}",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": cid},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
-
-
 async def ask(
     client: httpx.AsyncClient, tenant: Tenant, role: str = "ADMIN", **variables: Any
 ) -> httpx.Response:
@@ -96,7 +81,9 @@ def data(response: httpx.Response) -> dict[str, Any]:
 
 async def test_a_repeated_query_is_answered_from_the_cache_without_sql(settings, tenant):
     async with serving(settings) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         cache = response_cache(app)
         with sql_statements(app) as first:
             miss = await ask(client, tenant)
@@ -113,7 +100,9 @@ async def test_a_repeated_query_is_answered_from_the_cache_without_sql(settings,
 
 async def test_another_caller_never_gets_someone_elses_entry(settings, tenant, make_pat):
     async with serving(settings) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         mine = data(await ask(client, tenant))
         assert mine["name"] == "One"
         # Another tenant asks the very same query and variables: forbidden, not our data.
@@ -140,7 +129,9 @@ async def test_another_caller_never_gets_someone_elses_entry(settings, tenant, m
 
 async def test_a_click_through_the_redirect_shows_up_on_the_next_query(settings, tenant):
     async with serving(settings) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         before = data(await ask(client, tenant))["funnel"]["clicks"]
         assert data(await ask(client, tenant))["funnel"]["clicks"] == before  # a hit
         assert response_cache(app).hits == 1
@@ -153,7 +144,9 @@ async def test_a_click_through_the_redirect_shows_up_on_the_next_query(settings,
 
 async def test_writes_through_the_api_invalidate(settings, tenant):
     async with serving(settings) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         assert data(await ask(client, tenant))["status"] == "ACTIVE"
         mutation = """mutation($h: String!) {
           setCampaignStatus(handle: $h, campaignId: "cached", status: PAUSED) { status } }"""
@@ -178,7 +171,9 @@ async def test_writes_through_the_api_invalidate(settings, tenant):
 
 async def test_entries_expire_after_the_ttl(settings, tenant):
     async with serving(settings, graphql_response_cache_ttl_s=0.3) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         assert data(await ask(client, tenant))["name"] == "One"
         # A write the gateway does not hear of (another program, a migration script).
         async with make_session_factory(app.state.services.engine)() as session:
@@ -195,7 +190,9 @@ async def test_entries_expire_after_the_ttl(settings, tenant):
 
 async def test_errors_are_not_cached_and_the_cache_can_be_turned_off(settings, tenant):
     async with serving(settings) as (app, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         for _ in range(2):
             with sql_statements(app) as statements:
                 r = await ask(client, tenant, c="missing")
@@ -216,7 +213,9 @@ def _persisted(query: str) -> str:
 
 async def test_get_persisted_queries_carry_an_etag_and_answer_304(settings, tenant):
     async with serving(settings) as (_, client):
-        await setup(client, tenant)
+        await make_campaign_with_link(
+            client, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         variables = json.dumps({"h": tenant.handle, "c": "cached"})
         auth = tenant.auth("ADMIN")
         r = await client.post(
@@ -252,7 +251,9 @@ async def test_redis_shares_entries_and_invalidations_between_processes(
 ):
     shared = {"redis_url": REDIS_URL, "redis_key_prefix": f"fgtest-{uuid.uuid4().hex[:8]}"}
     async with serving(settings, **shared) as (one, a), serving(settings, **shared) as (two, b):
-        await setup(a, tenant)
+        await make_campaign_with_link(
+            a, tenant, "cached", role="ADMIN", status="ACTIVE", name="One"
+        )
         first = await ask(a, tenant)
         with sql_statements(two) as statements:
             hit = await ask(b, tenant)

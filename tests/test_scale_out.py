@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from resolvers.auth import mint_jwt
+from tests.factories import post_campaign_with_link
 from tests.gateway_proc import Gateway, gateway_env, run_cli
 from tests.live_server import free_port
 from tests.pg_admin import scratch_database
@@ -106,18 +107,17 @@ def pair(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 async def _setup_link(gateway: Gateway, handle: str, destination: str) -> None:
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
-        r = await http.post(
-            f"/v2/handles/{handle}/campaigns",
-            json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-            headers=token(handle),
+        await post_campaign_with_link(
+            http,
+            handle,
+            token(handle),
+            CAMPAIGN,
+            "go",
+            destination=destination,
+            status="ACTIVE",
+            expect=(201, 409),
+            link_expect=(200, 201),
         )
-        assert r.status_code in (201, 409), r.text
-        r = await http.put(
-            f"/v2/handles/{handle}/links/go",
-            json={"destinationUrl": destination, "campaignId": CAMPAIGN},
-            headers=token(handle),
-        )
-        assert r.status_code in (200, 201), r.text
 
 
 async def _location(http: httpx.AsyncClient, gateway: Gateway, path: str) -> str:

@@ -1,13 +1,9 @@
 from tests.conftest import gql
+from tests.factories import make_campaign
 
 
 async def test_create_campaign_then_read_it_through_graphql(client, tenant):
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "spring-launch", "goalType": "PRODUCT_SALE"},
-        headers=tenant.auth(),
-    )
-    assert response.status_code == 201, response.text
+    await make_campaign(client, tenant, "spring-launch")
     body = await gql(
         client,
         'query($h: String!){ campaign(handle: $h, campaignId: "spring-launch")'

@@ -14,28 +14,13 @@ import httpx
 import jwt
 import websockets
 
+from tests.factories import make_campaign_with_link
 from tests.live_server import running_gateway
 
 SUBSCRIPTION = """subscription($h: String!, $c: String!) {
   campaignFunnel(handle: $h, campaignId: $c) { campaignId clicks }
 }"""
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux) Firefox"}
-
-
-async def _setup_campaign(http: httpx.AsyncClient, tenant) -> None:
-    admin = tenant.auth("ADMIN")
-    r = await http.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": "live", "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    r = await http.put(
-        f"/v2/handles/{tenant.handle}/links/live",
-        json={"destinationUrl": "https://shop.example.com/", "campaignId": "live"},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
 
 
 async def _create_pat(http: httpx.AsyncClient, tenant, scope: str) -> dict:
@@ -106,7 +91,7 @@ async def _first_push(ws) -> None:
 async def test_a_revoked_pat_stops_receiving_pushes(settings, tenant):
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            await _setup_campaign(http, tenant)
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "analytics.read")
             ws = await _connect(base, created["token"])
             try:
@@ -122,7 +107,7 @@ async def test_a_revoked_pat_stops_receiving_pushes(settings, tenant):
 async def test_an_expired_jwt_stops_receiving_pushes(settings, tenant):
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            await _setup_campaign(http, tenant)
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             token = tenant.jwt("CREATOR", ttl=2)
             expires = jwt.decode(token, options={"verify_signature": False})["exp"]
             ws = await _connect(base, token)
@@ -139,7 +124,7 @@ async def test_an_expired_jwt_stops_receiving_pushes(settings, tenant):
 async def test_a_subscription_on_a_connection_whose_jwt_expired_is_refused(settings, tenant):
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            await _setup_campaign(http, tenant)
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             token = tenant.jwt("CREATOR", ttl=1)
             expires = jwt.decode(token, options={"verify_signature": False})["exp"]
             ws = await _connect(base, token)
@@ -155,7 +140,7 @@ async def test_a_valid_pat_keeps_receiving_pushes(settings, tenant):
     """The control: re-checking the token does not end a subscription that still holds."""
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            await _setup_campaign(http, tenant)
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "analytics.read")
             ws = await _connect(base, created["token"])
             try:
@@ -177,7 +162,7 @@ async def test_queries_on_a_websocket_stop_once_its_pat_is_revoked(settings, ten
     }
     with running_gateway(settings) as base:
         async with httpx.AsyncClient(base_url=base) as http:
-            await _setup_campaign(http, tenant)
+            await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "campaigns.read")
             ws = await _connect(base, created["token"])
             try:
