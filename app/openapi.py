@@ -135,11 +135,16 @@ DATE_RANGE = Param(
     "last_week, this_month, last_month, this_year (account timezone).",
 )
 
-# Path parameters by name; unknown names are plain strings.
+# Path parameters by name, as the routes spell them (camelCase, like the JSON fields and
+# the documented URLs); unknown names are plain strings.
 PATH_PARAMS: dict[str, tuple[dict[str, Any], str]] = {
     "handle": ({"type": "string", "pattern": HANDLE_RE.pattern}, "Handle the call is scoped to."),
-    "campaign_id": ({"type": "string", "pattern": CAMPAIGN_ID_RE.pattern}, "Campaign id."),
+    "campaignId": ({"type": "string", "pattern": CAMPAIGN_ID_RE.pattern}, "Campaign id."),
     "slug": ({"type": "string", "pattern": SLUG_RE.pattern}, "Short-link slug."),
+    "ruleId": ({"type": "string"}, "Personalization rule id."),
+    "tokenId": ({"type": "string"}, "Personal access token id (tok_…)."),
+    "webhookId": ({"type": "string"}, "Webhook subscription id."),
+    "deliveryId": ({"type": "string"}, "Webhook delivery id."),
     "path": ({"type": "string"}, "Path below the mount point."),
 }
 

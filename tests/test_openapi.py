@@ -91,9 +91,9 @@ def test_request_bodies_are_the_models_the_routes_validate_with(doc: dict[str, A
 
 
 def test_path_parameters_come_from_the_route_patterns(doc: dict[str, Any]) -> None:
-    op = _operation(doc, "patch", "/v2/handles/{handle}/campaigns/{campaign_id}")
+    op = _operation(doc, "patch", "/v2/handles/{handle}/campaigns/{campaignId}")
     path_params = {p["name"]: p for p in op["parameters"] if p["in"] == "path"}
-    assert set(path_params) == {"handle", "campaign_id"}
+    assert set(path_params) == {"handle", "campaignId"}
     assert all(p["required"] for p in path_params.values())
 
 
@@ -117,7 +117,7 @@ def test_errors_use_each_route_familys_shape(doc: dict[str, Any]) -> None:
             reply = responses[reply["$ref"].rsplit("/", 1)[1]]
         return reply["content"]["application/json"]["schema"]
 
-    campaign = _operation(doc, "get", "/v2/handles/{handle}/campaigns/{campaign_id}")
+    campaign = _operation(doc, "get", "/v2/handles/{handle}/campaigns/{campaignId}")
     for status in ("400", "401", "403", "404"):
         assert schema(campaign, status) == {"$ref": "#/components/schemas/Error"}
     report = _operation(doc, "get", "/v1/funnel")

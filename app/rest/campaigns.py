@@ -64,7 +64,7 @@ async def list_campaigns(request: Request) -> Response:
 async def get_campaign(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    row = await campaigns.get_campaign(ctx, p["handle"], p["campaign_id"])
+    row = await campaigns.get_campaign(ctx, p["handle"], p["campaignId"])
     return ORJSONResponse({"campaign": campaign_json(row)})
 
 
@@ -81,7 +81,7 @@ async def update_campaign(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
     data = parse(CampaignUpdate, await json_body(request))
-    row = await campaigns.update_campaign(ctx, p["handle"], p["campaign_id"], data)
+    row = await campaigns.update_campaign(ctx, p["handle"], p["campaignId"], data)
     return ORJSONResponse({"campaign": campaign_json(row)})
 
 
@@ -94,7 +94,7 @@ async def update_campaign(request: Request) -> Response:
 async def campaign_health(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    report = await health.campaign_health(ctx, p["handle"], p["campaign_id"])
+    report = await health.campaign_health(ctx, p["handle"], p["campaignId"])
     return ORJSONResponse(health_json(report))
 
 
@@ -114,7 +114,7 @@ async def test_conversion(request: Request) -> Response:
     p = request.path_params
     raw = await request.body()
     data = parse(TestConversionInput, await json_body(request) if raw.strip() else {})
-    result, row = await conversions.test_conversion(ctx, p["handle"], p["campaign_id"], data)
+    result, row = await conversions.test_conversion(ctx, p["handle"], p["campaignId"], data)
     return ORJSONResponse(
         {
             "status": result.status,
@@ -130,11 +130,11 @@ async def test_conversion(request: Request) -> Response:
 ROUTES = [
     Route("/v2/handles/{handle}/campaigns", create_campaign, methods=["POST"]),
     Route("/v2/handles/{handle}/campaigns", list_campaigns, methods=["GET"]),
-    Route("/v2/handles/{handle}/campaigns/{campaign_id}", get_campaign, methods=["GET"]),
-    Route("/v2/handles/{handle}/campaigns/{campaign_id}", update_campaign, methods=["PATCH"]),
-    Route("/v2/handles/{handle}/campaigns/{campaign_id}/health", campaign_health, methods=["GET"]),
+    Route("/v2/handles/{handle}/campaigns/{campaignId}", get_campaign, methods=["GET"]),
+    Route("/v2/handles/{handle}/campaigns/{campaignId}", update_campaign, methods=["PATCH"]),
+    Route("/v2/handles/{handle}/campaigns/{campaignId}/health", campaign_health, methods=["GET"]),
     Route(
-        "/v2/handles/{handle}/campaigns/{campaign_id}/test-conversion",
+        "/v2/handles/{handle}/campaigns/{campaignId}/test-conversion",
         test_conversion,
         methods=["POST"],
     ),

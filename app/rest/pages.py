@@ -34,7 +34,7 @@ TAGS = ["pages"]
 async def put_page(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    view = await pages.upsert_page(ctx, p["handle"], p["campaign_id"], await json_body(request))
+    view = await pages.upsert_page(ctx, p["handle"], p["campaignId"], await json_body(request))
     return ORJSONResponse(site_page_json(view), status_code=201 if view.version == 1 else 200)
 
 
@@ -49,7 +49,7 @@ async def get_page(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
     version = int_param(request, "version")
-    view = await pages.get_page(ctx, p["handle"], p["campaign_id"], version)
+    view = await pages.get_page(ctx, p["handle"], p["campaignId"], version)
     return ORJSONResponse(site_page_json(view))
 
 
@@ -77,12 +77,12 @@ async def publish_page(request: Request) -> Response:
     version = body.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise InvalidInput("version must be an integer.")
-    view = await pages.publish_page(ctx, p["handle"], p["campaign_id"], version)
+    view = await pages.publish_page(ctx, p["handle"], p["campaignId"], version)
     return ORJSONResponse(site_page_json(view))
 
 
 def _routes(prefix: str) -> list[Route]:
-    path = prefix + "/{handle}/site-structure/campaigns/{campaign_id}"
+    path = prefix + "/{handle}/site-structure/campaigns/{campaignId}"
     return [
         Route(path, put_page, methods=["PUT"]),
         Route(path, get_page, methods=["GET"]),

@@ -70,7 +70,7 @@ async def create_rule(request: Request) -> Response:
 async def get_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    row = await personalization.get_rule(ctx, p["handle"], p["rule_id"])
+    row = await personalization.get_rule(ctx, p["handle"], p["ruleId"])
     return ORJSONResponse({"rule": rule_json(row)})
 
 
@@ -89,7 +89,7 @@ async def put_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
     data = parse(RuleInput, await json_body(request))
-    row, created = await personalization.replace_rule(ctx, p["handle"], p["rule_id"], data)
+    row, created = await personalization.replace_rule(ctx, p["handle"], p["ruleId"], data)
     return ORJSONResponse({"rule": rule_json(row)}, status_code=201 if created else 200)
 
 
@@ -102,7 +102,7 @@ async def put_rule(request: Request) -> Response:
 async def delete_rule(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    await personalization.delete_rule(ctx, p["handle"], p["rule_id"])
+    await personalization.delete_rule(ctx, p["handle"], p["ruleId"])
     return Response(status_code=204)
 
 
@@ -110,7 +110,7 @@ _RULES = "/v2/handles/{handle}/personalization/rules"
 ROUTES = [
     Route(_RULES, list_rules, methods=["GET"]),
     Route(_RULES, create_rule, methods=["POST"]),
-    Route(_RULES + "/{rule_id}", get_rule, methods=["GET"]),
-    Route(_RULES + "/{rule_id}", put_rule, methods=["PUT"]),
-    Route(_RULES + "/{rule_id}", delete_rule, methods=["DELETE"]),
+    Route(_RULES + "/{ruleId}", get_rule, methods=["GET"]),
+    Route(_RULES + "/{ruleId}", put_rule, methods=["PUT"]),
+    Route(_RULES + "/{ruleId}", delete_rule, methods=["DELETE"]),
 ]

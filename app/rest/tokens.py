@@ -50,12 +50,12 @@ async def list_tokens(request: Request) -> Response:
 async def revoke_token(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    await tokens.revoke_pat(ctx, p["handle"], p["token_id"])
+    await tokens.revoke_pat(ctx, p["handle"], p["tokenId"])
     return Response(status_code=204)
 
 
 ROUTES = [
     Route("/v2/handles/{handle}/tokens", create_token, methods=["POST"]),
     Route("/v2/handles/{handle}/tokens", list_tokens, methods=["GET"]),
-    Route("/v2/handles/{handle}/tokens/{token_id}", revoke_token, methods=["DELETE"]),
+    Route("/v2/handles/{handle}/tokens/{tokenId}", revoke_token, methods=["DELETE"]),
 ]

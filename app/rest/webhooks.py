@@ -106,7 +106,7 @@ async def list_webhooks(request: Request) -> Response:
 async def get_webhook(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    row = await webhooks.get_webhook(ctx, p["handle"], p["webhook_id"])
+    row = await webhooks.get_webhook(ctx, p["handle"], p["webhookId"])
     return ORJSONResponse({"webhook": webhook_json(row)})
 
 
@@ -121,7 +121,7 @@ async def update_webhook(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
     data = parse(WebhookUpdate, await json_body(request))
-    row = await webhooks.update_webhook(ctx, p["handle"], p["webhook_id"], data)
+    row = await webhooks.update_webhook(ctx, p["handle"], p["webhookId"], data)
     return ORJSONResponse({"webhook": webhook_json(row)})
 
 
@@ -134,7 +134,7 @@ async def update_webhook(request: Request) -> Response:
 async def delete_webhook(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    await webhooks.delete_webhook(ctx, p["handle"], p["webhook_id"])
+    await webhooks.delete_webhook(ctx, p["handle"], p["webhookId"])
     return Response(status_code=204)
 
 
@@ -151,7 +151,7 @@ async def list_deliveries(request: Request) -> Response:
     page = await webhooks.list_deliveries(
         ctx,
         p["handle"],
-        p["webhook_id"],
+        p["webhookId"],
         first=int_param(request, "limit"),
         after=request.query_params.get("cursor") or None,
     )
@@ -169,7 +169,7 @@ async def list_deliveries(request: Request) -> Response:
 async def redeliver(request: Request) -> Response:
     ctx = await request_context(request)
     p = request.path_params
-    log = await webhooks.redeliver(ctx, p["handle"], p["delivery_id"])
+    log = await webhooks.redeliver(ctx, p["handle"], p["deliveryId"])
     return ORJSONResponse({"delivery": delivery_json(log)}, status_code=202)
 
 
@@ -177,9 +177,9 @@ _HOOKS = "/v2/handles/{handle}/webhooks"
 ROUTES = [
     Route(_HOOKS, create_webhook, methods=["POST"]),
     Route(_HOOKS, list_webhooks, methods=["GET"]),
-    Route(_HOOKS + "/deliveries/{delivery_id}/redeliver", redeliver, methods=["POST"]),
-    Route(_HOOKS + "/{webhook_id}", get_webhook, methods=["GET"]),
-    Route(_HOOKS + "/{webhook_id}", update_webhook, methods=["PATCH"]),
-    Route(_HOOKS + "/{webhook_id}", delete_webhook, methods=["DELETE"]),
-    Route(_HOOKS + "/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
+    Route(_HOOKS + "/deliveries/{deliveryId}/redeliver", redeliver, methods=["POST"]),
+    Route(_HOOKS + "/{webhookId}", get_webhook, methods=["GET"]),
+    Route(_HOOKS + "/{webhookId}", update_webhook, methods=["PATCH"]),
+    Route(_HOOKS + "/{webhookId}", delete_webhook, methods=["DELETE"]),
+    Route(_HOOKS + "/{webhookId}/deliveries", list_deliveries, methods=["GET"]),
 ]
