@@ -38,6 +38,7 @@ from hypothesis_graphql import queries
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Tenant
+from tests.factories import post_campaign, put_link
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -118,25 +119,14 @@ async def make_world(client: httpx.AsyncClient, tenant: Tenant) -> World:
         ("later", "NEWSLETTER", "DRAFT"),
     ]
     for cid, goal, status in campaigns:
-        await _ok(
-            await client.post(
-                f"/v2/handles/{h}/campaigns",
-                json={"campaignId": cid, "goalType": goal, "status": status, "name": cid.title()},
-                headers=auth,
-            )
+        await post_campaign(
+            client, h, auth, cid, goal_type=goal, status=status, name=cid.title(), expect=(200, 201)
         )
     slugs = ["spring", "spring-b", "signup"]
     for slug in slugs:
-        await _ok(
-            await client.put(
-                f"/v2/handles/{h}/links/{slug}",
-                json={
-                    "destinationUrl": f"https://shop.example.com/{slug}",
-                    "campaignId": slug.split("-")[0],
-                    "trackingPolicy": {"mode": "DIRECT", "appendContextParam": True},
-                },
-                headers=auth,
-            )
+        destination = f"https://shop.example.com/{slug}"
+        await put_link(
+            client, h, auth, slug, destination, campaign_id=slug.split("-")[0], append=True
         )
     visits = [
         ("spring", IPHONE, "gb", "?utm_source=newsletter&utm_medium=email"),

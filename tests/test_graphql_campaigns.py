@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.main import create_app
 from db.tables import Conversion, OutboxEvent
 from tests.conftest import gql
+from tests.factories import make_campaign
 
 QUICK_START = [
     "Share the short URL in your campaign channel.",
@@ -160,18 +161,15 @@ async def test_create_campaign_mutation_accepts_overrides(client, tenant):
 
 
 async def test_campaign_created_over_rest_reads_identically_over_graphql(client, tenant):
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={
-            "campaignId": "same-everywhere",
-            "name": "Same everywhere",
-            "goalType": "LEAD_CAPTURE",
-            "conversionEventType": "demo_request",
-            "primarySlug": "demo",
-        },
-        headers=tenant.auth(),
+    await make_campaign(
+        client,
+        tenant,
+        "same-everywhere",
+        goal_type="LEAD_CAPTURE",
+        name="Same everywhere",
+        conversionEventType="demo_request",
+        primarySlug="demo",
     )
-    assert response.status_code == 201
     rest = await rest_campaign(client, tenant, "same-everywhere")
     graph = (await gql(client, GET_CAMPAIGN, tenant.auth(), h=tenant.handle, id="same-everywhere"))[
         "data"

@@ -32,6 +32,7 @@ import pytest
 
 from db.tables import Handle
 from tests.conftest import gql
+from tests.factories import post_campaign_with_link
 from tests.hostile import (
     Failures,
     Ids,
@@ -118,26 +119,8 @@ async def _arrange(
     headers = {"Authorization": f"Bearer {jwt}"}
     base = f"/v2/handles/{handle}"
     campaign, slug = f"{prefix}-camp", f"{prefix}-link"
-    await _ok(
-        await client.post(
-            f"{base}/campaigns",
-            json={
-                "campaignId": campaign,
-                "goalType": "PRODUCT_SALE",
-                "status": "ACTIVE",
-                "conversionEventType": "purchase",
-            },
-            headers=headers,
-        ),
-        201,
-    )
-    await _ok(
-        await client.put(
-            f"{base}/links/{slug}",
-            json={"destinationUrl": "https://shop.example.com/", "campaignId": campaign},
-            headers=headers,
-        ),
-        201,
+    await post_campaign_with_link(
+        client, handle, headers, campaign, slug, status="ACTIVE", conversionEventType="purchase"
     )
     await _ok(
         await client.put(
