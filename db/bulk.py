@@ -12,10 +12,13 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.types import TypeDecorator
 
 
 def _pg_array_type(column: Any) -> str:
     kind = column.type
+    if isinstance(kind, TypeDecorator):  # db.types.UtcDateTime: the type it stores as
+        kind = kind.impl_instance
     if isinstance(kind, Boolean):
         return "boolean[]"
     if isinstance(kind, BigInteger):

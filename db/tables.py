@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     MetaData,
@@ -20,6 +19,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlmodel import Field, SQLModel
+
+from db.types import UtcDateTime
 
 # One naming convention so that migrations name constraints identically on both databases.
 SQLModel.metadata.naming_convention = {
@@ -33,7 +34,7 @@ metadata: MetaData = SQLModel.metadata
 
 
 def _ts(**kw: Any) -> Any:
-    return Field(sa_column=Column(DateTime(timezone=True), **kw))
+    return Field(sa_column=Column(UtcDateTime(), **kw))
 
 
 def _json(**kw: Any) -> Any:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from db.tables import AccessToken
 from resolvers.context import Context
-from resolvers.domain import Role, as_utc, utcnow
+from resolvers.domain import Role, utcnow
 from resolvers.errors import Unauthenticated
 from resolvers.jwtsecret import jwt_secret
 from resolvers.principal import Principal
@@ -104,7 +104,7 @@ def _principal_from_jwt(ctx: Context, token: str) -> Principal:
 def _check_pat(row: AccessToken | None, now: datetime) -> AccessToken:
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("Invalid token")
-    if row.expires_at is not None and as_utc(row.expires_at) <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated("Token expired")
     return row
 
@@ -120,7 +120,7 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
             ).scalar_one_or_none(),
             now,
         )
-        if row.last_used_at is None or now - as_utc(row.last_used_at) > _LAST_USED_GRANULARITY:
+        if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
             await session.execute(
                 update(AccessToken)
                 .where(AccessToken.handle == row.handle, AccessToken.id == row.id)
@@ -133,7 +133,7 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
         roles={row.handle: Role.CREATOR},
         scopes=frozenset(row.scopes),
         token_id=row.id,
-        expires_at=as_utc(row.expires_at) if row.expires_at is not None else None,
+        expires_at=row.expires_at,
     )
 
 

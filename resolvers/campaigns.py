@@ -19,7 +19,6 @@ from resolvers.domain import (
     SLUG_RE,
     STATUS_TRANSITIONS,
     CampaignStatus,
-    as_utc,
     iso,
     utcnow,
 )
@@ -108,7 +107,7 @@ def quick_start() -> list[str]:
 
 
 def _cursor_key(row: Campaign) -> list[str]:
-    return [as_utc(row.created_at).isoformat(), row.campaign_id]
+    return [row.created_at.isoformat(), row.campaign_id]
 
 
 async def list_campaigns(

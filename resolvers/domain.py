@@ -139,7 +139,8 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
+    """``value`` as an aware UTC datetime; naive means UTC. Columns already read back so
+    (db.types.UtcDateTime): this is for values from elsewhere (input, raw SQL text)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

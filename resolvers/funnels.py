@@ -22,7 +22,6 @@ from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
 from resolvers.context import Context
 from resolvers.dateranges import DayRange, parse_date_range
-from resolvers.domain import as_utc
 from resolvers.principal import READ_ANALYTICS, authorize
 from resolvers.stages import CLICKS_STAGE, StageSpec, stage_specs
 
@@ -140,8 +139,7 @@ async def load_funnels(
         f = funnels[cid]
         count, value, attributed = int(count or 0), int(value or 0), int(attributed or 0)
         if last_seen is not None:
-            seen = as_utc(last_seen)
-            f.last_seen_at = seen if f.last_seen_at is None else max(f.last_seen_at, seen)
+            f.last_seen_at = last_seen if f.last_seen_at is None else max(f.last_seen_at, last_seen)
         if kind in ("click", "bot"):
             f.clicks += count
             if kind == "click":

@@ -21,7 +21,7 @@ from db.tables import Campaign, SitePage, SitePageVersion
 from resolvers.accounts import account_for_handle
 from resolvers.campaigns import campaign_not_found, load_campaign
 from resolvers.context import Context
-from resolvers.domain import SLUG_RE, as_utc, utcnow
+from resolvers.domain import SLUG_RE, utcnow
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from resolvers.inputs import Trimmed, parse
 from resolvers.ports import ObjectNotFound, ObjectStore
@@ -120,8 +120,8 @@ def _view(head: SitePage, row: SitePageVersion, schema: dict[str, Any]) -> PageV
         status=PageStatus.PUBLISHED if head.published_version == row.version else PageStatus.DRAFT,
         access=head.access if published else None,
         published_version=head.published_version,
-        published_at=as_utc(head.published_at) if head.published_at else None,
-        created_at=as_utc(row.created_at),
+        published_at=head.published_at,
+        created_at=row.created_at,
     )
 
 

@@ -144,7 +144,5 @@ async def issue_jwt(
 
 
 def token_expired(row: AccessToken, now: datetime | None = None) -> bool:
-    from resolvers.domain import as_utc
-
     now = now or utcnow()
-    return row.expires_at is not None and as_utc(row.expires_at) <= now
+    return row.expires_at is not None and row.expires_at <= now

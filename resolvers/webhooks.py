@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from resolvers.accounts import account_for_handle
 from resolvers.context import Context
-from resolvers.domain import as_utc, utcnow
+from resolvers.domain import utcnow
 from resolvers.errors import Conflict, NotFound
 from resolvers.inputs import Trimmed, _Input
 from resolvers.outbox import EVENT_TYPES
@@ -212,7 +212,7 @@ async def delete_webhook(ctx: Context, handle: str, webhook_id: str) -> None:
 
 
 def _cursor_key(row: WebhookDelivery) -> list[str]:
-    return [as_utc(row.created_at).isoformat(), row.id]
+    return [row.created_at.isoformat(), row.id]
 
 
 async def _attempts_of(

@@ -11,7 +11,6 @@ from strawberry.types import Info
 from db.tables import PersonalizationRule as RuleRow
 from resolvers import personalization
 from resolvers.context import Context
-from resolvers.domain import as_utc
 from resolvers.inputs import parse
 
 Ctx = Info[Context, None]
@@ -68,8 +67,8 @@ class PersonalizationRule:
                 source_in=when.get("sourceIn"),
             ),
             variant=RuleVariant(id=row.variant_id, destination_url=row.variant_destination_url),
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 

@@ -11,13 +11,8 @@ from strawberry.types import Info
 from db.tables import AccessToken as TokenRow
 from resolvers import tokens
 from resolvers.context import Context
-from resolvers.domain import as_utc
 
 Ctx = Info[Context, None]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
 
 
 @strawberry.type(description="A personal access token; its secret is never shown after creation.")
@@ -40,10 +35,10 @@ class AccessToken:
             name=row.name,
             prefix=row.prefix,
             scopes=list(row.scopes),
-            created_at=as_utc(row.created_at),
-            last_used_at=_utc(row.last_used_at),
-            expires_at=_utc(row.expires_at),
-            revoked_at=_utc(row.revoked_at),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
         )
 
 

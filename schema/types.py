@@ -11,7 +11,6 @@ from db.tables import Campaign as CampaignRow
 from db.tables import Conversion as ConversionRow
 from db.tables import Link as LinkRow
 from resolvers import domain
-from resolvers.domain import as_utc
 from resolvers.funnels import funnel_loader
 from resolvers.health import HealthReport as HealthReportData
 from resolvers.pagination import Page
@@ -84,8 +83,8 @@ class Campaign:
             status=domain.CampaignStatus(row.status),
             primary_slug=row.primary_slug,
             details_page_slug=row.details_page_slug,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 
@@ -112,8 +111,8 @@ class Link:
                 append_context_param=row.append_context_param,
             ),
             short_path=f"/{row.handle}/{row.slug}",
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 
@@ -208,7 +207,7 @@ class Conversion:
             currency=row.currency,
             metadata=row.event_metadata,
             test=row.is_test,
-            occurred_at=as_utc(row.occurred_at),
+            occurred_at=row.occurred_at,
         )
 
 

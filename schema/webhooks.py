@@ -12,7 +12,6 @@ from db.tables import WebhookAttempt as AttemptRow
 from db.tables import WebhookSubscription as SubscriptionRow
 from resolvers import webhooks as hooks
 from resolvers.context import Context
-from resolvers.domain import as_utc
 from resolvers.inputs import parse
 from resolvers.outbox import EVENT_TYPES
 from resolvers.webhooks import DeliveryLog, WebhookCreate, WebhookUpdate
@@ -20,10 +19,6 @@ from schema.types import PageInfo
 
 Ctx = Info[Context, None]
 _EVENTS = ", ".join(EVENT_TYPES)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
 
 
 @strawberry.type(description="A webhook subscription; its signing secret is shown only on create.")
@@ -44,8 +39,8 @@ class WebhookSubscription:
             url=row.url,
             events=list(row.events),
             enabled=row.enabled,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 
@@ -74,7 +69,7 @@ class WebhookAttempt:
             status_code=row.status_code,
             error=row.error,
             duration_ms=row.duration_ms,
-            attempted_at=as_utc(row.attempted_at),
+            attempted_at=row.attempted_at,
         )
 
 
@@ -106,11 +101,11 @@ class WebhookDelivery:
             event_type=d.event_type,
             status=d.status,
             attempts=d.attempts,
-            next_attempt_at=_utc(d.next_attempt_at),
+            next_attempt_at=d.next_attempt_at,
             last_status_code=d.last_status_code,
             last_error=d.last_error,
-            created_at=as_utc(d.created_at),
-            delivered_at=_utc(d.delivered_at),
+            created_at=d.created_at,
+            delivered_at=d.delivered_at,
             payload=d.payload,
             attempt_log=[WebhookAttempt.from_row(a) for a in log.attempts],
         )

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from db.engine import make_engine
 from db.tables import metadata
+from db.types import UtcDateTime
 
 config = context.config
+
+
+def _render_item(kind: str, obj: Any, _autogen: Any) -> str | bool:
+    # A migration names the column's DDL type, not the Python-side decorator.
+    if kind == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -16,6 +25,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
