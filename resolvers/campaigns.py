@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.dialect import locked_for_update
 from db.tables import Campaign
 from resolvers import outbox
 from resolvers.accounts import account_for_handle
@@ -167,9 +168,7 @@ async def update_campaign(
         query = select(Campaign).where(
             Campaign.handle == handle, Campaign.campaign_id == campaign_id
         )
-        if session.bind.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await session.execute(query)).scalar_one_or_none()
+        row = (await session.execute(locked_for_update(query))).scalar_one_or_none()
         if row is None:
             raise campaign_not_found(campaign_id)
         previous = CampaignStatus(row.status)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.dialect import locked_for_update
 from db.tables import Link
 from resolvers.accounts import account_for_handle
 from resolvers.campaigns import load_campaign, validate_slug
@@ -66,9 +67,7 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
         if data.campaignId is not None:
             await load_campaign(session, handle, data.campaignId)
         query = select(Link).where(Link.handle == handle, Link.slug == slug)
-        if session.bind.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await session.execute(query)).scalar_one_or_none()
+        row = (await session.execute(locked_for_update(query))).scalar_one_or_none()
         created = row is None
         if row is None:
             row = Link(

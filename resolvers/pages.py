@@ -13,10 +13,11 @@ from typing import Any
 import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.dialect import locked_for_update, write_lock
 from db.tables import Campaign, SitePage, SitePageVersion
 from resolvers.accounts import account_for_handle
 from resolvers.campaigns import campaign_not_found, load_campaign
@@ -131,16 +132,8 @@ async def _lock_campaign(session: AsyncSession, handle: str, campaign_id: str) -
     if unstorable_reason(campaign_id) is not None:  # no campaign has such an id
         raise campaign_not_found(campaign_id)
     where = (Campaign.handle == handle, Campaign.campaign_id == campaign_id)
-    query = select(Campaign).where(*where)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    else:
-        await session.execute(
-            update(Campaign)
-            .where(*where)
-            .values(updated_at=Campaign.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+    await write_lock(session, Campaign.updated_at, *where)
+    query = locked_for_update(select(Campaign).where(*where))
     row = (await session.execute(query)).scalar_one_or_none()
     if row is None:
         raise campaign_not_found(campaign_id)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.bulk import pg_insert_unnest
+from db.dialect import is_postgresql
 from db.engine import insert_for
 from db.rollups.batch import ClickLane
 from db.rollups.writes import apply_rollups
@@ -38,7 +39,7 @@ async def write_batch(
     """
     from resolvers.conversions import ingest_events
 
-    if clicks and not conversion_jobs and _is_postgresql(sessions):
+    if clicks and not conversion_jobs and is_postgresql(sessions):
         # Outside a writer (journal replay, bulk loads): a lane for this batch alone.
         batch_lane = lane or ClickLane(sessions.kw["bind"])
         try:
@@ -52,7 +53,7 @@ async def write_batch(
         inserted_clicks: list[Click] = []
         if clicks:
             rows = [_row(c) for c in clicks]
-            if session.bind.dialect.name == "postgresql":
+            if is_postgresql(session):
                 result = await pg_insert_unnest(
                     session,
                     Click.__table__,
@@ -81,11 +82,6 @@ async def write_batch(
         await apply_rollups(session, inserted_clicks, recorded)
         await session.commit()
     return results
-
-
-def _is_postgresql(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    engine = sessions.kw.get("bind")
-    return engine is not None and engine.dialect.name == "postgresql"
 
 
 async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:

@@ -25,10 +25,11 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import Select, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import wait_random_exponential
 
+from db.dialect import skip_locked
 from db.engine import insert_for
 from db.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from resolvers.domain import utcnow
@@ -101,12 +102,6 @@ def backoff_delay(attempt: int, base_s: float, max_s: float = MAX_BACKOFF_S) -> 
     return float(wait(_RetryState(attempt)))  # type: ignore[arg-type]
 
 
-def _skip_locked(query: Select[Any], session: AsyncSession, *of: Any) -> Select[Any]:
-    if session.bind.dialect.name == "postgresql":
-        return query.with_for_update(of=of or None, skip_locked=True)
-    return query  # SQLite: the enclosing UPDATE takes the database write lock
-
-
 async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime) -> int:
     """Turn PENDING outbox events into deliveries for matching enabled subscriptions.
 
@@ -122,7 +117,7 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime) 
         taken = (
             await session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id.in_(_skip_locked(pending, session).scalar_subquery()))
+                .where(OutboxEvent.id.in_(skip_locked(pending).scalar_subquery()))
                 .values(status=DISPATCHED)
                 .returning(
                     OutboxEvent.id,
@@ -204,11 +199,7 @@ async def claim_due(
         claimed = (
             await session.execute(
                 update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id.in_(
-                        _skip_locked(due, session, WebhookDelivery).scalar_subquery()
-                    )
-                )
+                .where(WebhookDelivery.id.in_(skip_locked(due, WebhookDelivery).scalar_subquery()))
                 .values(next_attempt_at=lease)
                 .returning(
                     WebhookDelivery.id,
