@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
 from app.settings import Settings
 from db.migrate import upgrade
 from resolvers.accounts import create_account
 from resolvers.auth import mint_jwt
 from resolvers.context import Context
 from resolvers.tokens import issue_pat
+from tests.inprocess import app_client, running_app
 from tests.pg_admin import scratch_database
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -84,15 +84,13 @@ class Tenant:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         yield application
 
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with app_client(app) as c:
         yield c
 
 

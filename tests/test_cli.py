@@ -20,9 +20,9 @@ import httpx
 import jwt
 import pytest
 
-from app.main import create_app
 from app.settings import Settings
 from tests.factories import post_campaign
+from tests.inprocess import serving
 from tests.live_server import free_port
 
 SECRET = "cli-test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -185,23 +185,20 @@ async def test_cli_tokens_authenticate_against_the_gateway(workspace, account):
         jwt_secret=SECRET,
         storage_url=str(workspace.directory / "objects"),
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            jwt_auth = {"Authorization": f"Bearer {jwt_token.stdout.strip()}"}
-            await post_campaign(client, "acme", jwt_auth, "cli-made")
-            listed = await client.get(
-                "/v2/handles/acme/campaigns",
-                headers={"Authorization": f"Bearer {pat.stdout.strip()}"},
-            )
-            assert listed.status_code == 200, listed.text
-            assert [c["campaignId"] for c in listed.json()["campaigns"]] == ["cli-made"]
-            other = await client.get(
-                "/v2/handles/acme-eu/campaigns",
-                headers={"Authorization": f"Bearer {pat.stdout.strip()}"},
-            )
-            assert other.status_code == 403
+    async with serving(settings) as client:
+        jwt_auth = {"Authorization": f"Bearer {jwt_token.stdout.strip()}"}
+        await post_campaign(client, "acme", jwt_auth, "cli-made")
+        listed = await client.get(
+            "/v2/handles/acme/campaigns",
+            headers={"Authorization": f"Bearer {pat.stdout.strip()}"},
+        )
+        assert listed.status_code == 200, listed.text
+        assert [c["campaignId"] for c in listed.json()["campaigns"]] == ["cli-made"]
+        other = await client.get(
+            "/v2/handles/acme-eu/campaigns",
+            headers={"Authorization": f"Bearer {pat.stdout.strip()}"},
+        )
+        assert other.status_code == 403
 
 
 def test_schema_prints_the_graphql_sdl(workspace):

@@ -3,8 +3,6 @@ sender is a trusted proxy (``FUNNELGATE_TRUSTED_PROXIES``)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,28 +10,16 @@ import httpx
 import pydantic
 import pytest
 
-from app.main import create_app
 from app.serving import uvicorn_config
 from app.settings import Settings
 from tests.factories import SPRING, make_campaign, make_link
+from tests.inprocess import app_client, running_app
 from tests.test_redirects import CAMPAIGN, DESKTOP, stored_click
 
 VISITOR = "198.51.100.7"
 OTHER_VISITOR = "198.51.100.8"
 STRANGER = "203.0.113.9"  # not a proxy of ours
 PROXY = "127.0.0.1"  # the default trusted proxy
-
-
-@contextlib.asynccontextmanager
-async def _running(settings: Settings, **changes: Any) -> AsyncIterator[Any]:
-    app = create_app(settings.model_copy(update=changes))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-def _from(app: Any, ip: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 async def _click(app: Any, http: httpx.AsyncClient, path: str, **headers: str) -> Any:
@@ -51,12 +37,12 @@ async def _visitor_id(app: Any, http: httpx.AsyncClient, path: str, **headers: s
 
 
 async def test_a_stranger_cannot_choose_its_visitor_id_with_x_forwarded_for(settings, tenant):
-    async with _running(settings) as app:
-        async with _from(app, PROXY) as admin:
+    async with running_app(settings) as app:
+        async with app_client(app, PROXY) as admin:
             await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
             await make_link(admin, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/addr"
-        async with _from(app, STRANGER) as stranger, _from(app, VISITOR) as visitor:
+        async with app_client(app, STRANGER) as stranger, app_client(app, VISITOR) as visitor:
             plain = await _visitor_id(app, stranger, path)
             spoofed = await _visitor_id(app, stranger, path, **{"X-Forwarded-For": VISITOR})
             real = await _visitor_id(app, visitor, path)
@@ -65,8 +51,8 @@ async def test_a_stranger_cannot_choose_its_visitor_id_with_x_forwarded_for(sett
 
 
 async def test_a_trusted_proxy_names_the_visitor(settings, tenant):
-    async with _running(settings) as app:
-        async with _from(app, PROXY) as proxy:
+    async with running_app(settings) as app:
+        async with app_client(app, PROXY) as proxy:
             await make_campaign(proxy, tenant, CAMPAIGN, status="ACTIVE")
             await make_link(proxy, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
             path = f"/{tenant.handle}/addr"
@@ -75,26 +61,26 @@ async def test_a_trusted_proxy_names_the_visitor(settings, tenant):
             forwarded = await _visitor_id(
                 app, proxy, path, **{"X-Forwarded-For": f"{OTHER_VISITOR}, {VISITOR}"}
             )
-            async with _from(app, VISITOR) as visitor:
+            async with app_client(app, VISITOR) as visitor:
                 direct = await _visitor_id(app, visitor, path)
         assert forwarded == direct
 
 
 async def test_trusted_proxies_take_cidrs(settings, tenant):
-    async with _running(settings, trusted_proxies="10.0.0.0/8") as app:
-        async with _from(app, PROXY) as admin:
+    async with running_app(settings, trusted_proxies="10.0.0.0/8") as app:
+        async with app_client(app, PROXY) as admin:
             await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
             await make_link(admin, tenant, "addr", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/addr"
-        async with _from(app, "10.1.2.3") as proxy, _from(app, VISITOR) as visitor:
+        async with app_client(app, "10.1.2.3") as proxy, app_client(app, VISITOR) as visitor:
             forwarded = await _visitor_id(app, proxy, path, **{"X-Forwarded-For": VISITOR})
             direct = await _visitor_id(app, visitor, path)
         assert forwarded == direct
 
 
 async def test_a_stranger_cannot_escape_the_per_ip_limit_with_x_forwarded_for(settings):
-    async with _running(settings, rate_limit_redirect_ip="2/hour") as app:
-        async with _from(app, STRANGER) as stranger:
+    async with running_app(settings, rate_limit_redirect_ip="2/hour") as app:
+        async with app_client(app, STRANGER) as stranger:
             for n in range(2):
                 spoofed = {"X-Forwarded-For": f"198.51.100.{n}"}
                 assert (await stranger.get("/nobody/nothing", headers=spoofed)).status_code == 404
@@ -103,8 +89,8 @@ async def test_a_stranger_cannot_escape_the_per_ip_limit_with_x_forwarded_for(se
 
 
 async def test_clients_behind_a_trusted_proxy_have_their_own_limits(settings):
-    async with _running(settings, rate_limit_redirect_ip="2/hour") as app:
-        async with _from(app, PROXY) as proxy:
+    async with running_app(settings, rate_limit_redirect_ip="2/hour") as app:
+        async with app_client(app, PROXY) as proxy:
             first = {"X-Forwarded-For": VISITOR}
             for _ in range(2):
                 assert (await proxy.get("/nobody/nothing", headers=first)).status_code == 404
@@ -114,8 +100,8 @@ async def test_clients_behind_a_trusted_proxy_have_their_own_limits(settings):
 
 
 async def test_api_limits_follow_the_trusted_client_address(settings):
-    async with _running(settings, rate_limit_api_ip="1/hour") as app:
-        async with _from(app, PROXY) as proxy, _from(app, STRANGER) as stranger:
+    async with running_app(settings, rate_limit_api_ip="1/hour") as app:
+        async with app_client(app, PROXY) as proxy, app_client(app, STRANGER) as stranger:
             first = {"X-Forwarded-For": VISITOR}
             assert (await proxy.get("/v2/handles/acme/campaigns", headers=first)).status_code == 401
             assert (await proxy.get("/v2/handles/acme/campaigns", headers=first)).status_code == 429
@@ -148,8 +134,8 @@ def test_uvicorn_leaves_forwarded_headers_to_the_app():
 
 
 async def test_only_a_trusted_proxy_sets_the_visitors_country(settings, tenant):
-    async with _running(settings) as app:
-        async with _from(app, PROXY) as admin:
+    async with running_app(settings) as app:
+        async with app_client(app, PROXY) as admin:
             await make_campaign(admin, tenant, CAMPAIGN, status="ACTIVE")
             await make_link(admin, tenant, "geo", SPRING, campaign_id=CAMPAIGN, append=True)
         path = f"/{tenant.handle}/geo"
@@ -157,6 +143,6 @@ async def test_only_a_trusted_proxy_sets_the_visitors_country(settings, tenant):
         async def country(http: httpx.AsyncClient) -> str:
             return (await _click(app, http, path, **{"CF-IPCountry": "DE"})).country
 
-        async with _from(app, STRANGER) as stranger, _from(app, PROXY) as proxy:
+        async with app_client(app, STRANGER) as stranger, app_client(app, PROXY) as proxy:
             assert await country(stranger) == "unknown"
             assert await country(proxy) == "DE"

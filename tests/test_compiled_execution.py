@@ -35,10 +35,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries
 
-from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Tenant
 from tests.factories import post_campaign, put_link
+from tests.inprocess import app_client, running_app
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -83,22 +83,15 @@ async def pair(settings: Settings) -> AsyncIterator[Pair]:
     async with AsyncExitStack() as stack:
         clients = []
         for compiled in (True, False):
-            app = create_app(
-                settings.model_copy(
-                    update={
-                        "graphql_compiled": compiled,
-                        "graphql_response_cache": False,
-                        "rate_limit_enabled": False,  # hundreds of requests from one token
-                    }
+            app = await stack.enter_async_context(
+                running_app(
+                    settings,
+                    graphql_compiled=compiled,
+                    graphql_response_cache=False,
+                    rate_limit_enabled=False,  # hundreds of requests from one token
                 )
             )
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            clients.append(
-                await stack.enter_async_context(
-                    httpx.AsyncClient(transport=transport, base_url="http://testserver")
-                )
-            )
+            clients.append(await stack.enter_async_context(app_client(app)))
             if compiled:
                 view = next(r.app for r in app.routes if getattr(r, "path", "") == "/graphql")
                 plans = view.schema.execution_context_class.plans

@@ -6,14 +6,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.main import create_app
 from db.tables import Conversion, OutboxEvent
 from tests.conftest import gql
 from tests.factories import make_campaign
+from tests.inprocess import serving
 
 QUICK_START = [
     "Share the short URL in your campaign channel.",
@@ -574,11 +573,8 @@ async def test_query_deeper_than_default_limit_is_rejected(client, tenant):
 @pytest.fixture
 async def shallow_client(settings):
     """An app with a depth limit of 2, to test the limiter on real fields."""
-    application = create_app(settings.model_copy(update={"graphql_max_depth": 2}))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+    async with serving(settings, graphql_max_depth=2) as c:
+        yield c
 
 
 async def test_depth_limit_applies_to_real_queries(shallow_client, tenant):

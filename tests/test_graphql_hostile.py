@@ -16,7 +16,6 @@ import pytest
 import strawberry
 from graphql import get_introspection_query, parse
 
-from app.main import create_app
 from app.settings import Settings
 from schema.engine.introspection import (
     IntrospectionLimiter,
@@ -24,6 +23,7 @@ from schema.engine.introspection import (
     introspection_problem,
 )
 from tests.conftest import gql
+from tests.inprocess import serving
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -156,11 +156,8 @@ def test_introspection_depth_counts_an_of_type_chain_once() -> None:
 
 
 async def test_the_configured_depth_limit_applies_to_introspection(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"graphql_max_depth": 5}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            body = await gql(c, get_introspection_query())
+    async with serving(settings, graphql_max_depth=5) as c:
+        body = await gql(c, get_introspection_query())
     assert body["data"] is None
     assert codes(body) == ["QUERY_TOO_COMPLEX"]
 

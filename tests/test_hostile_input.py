@@ -51,6 +51,7 @@ from tests.hostile import (
     sweep,
     url_text,
 )
+from tests.inprocess import app_client
 
 # Drawn cases per REST tag, for GraphQL and for MCP (on top of the sweeps).
 DRAWN_REST = int(os.environ.get("FUNNELGATE_HOSTILE_CASES", "60"))
@@ -97,8 +98,7 @@ def settings(settings):
 async def client(app):
     """conftest's client, except that an exception escaping the app is its 500 answer
     instead of an error raised here, so that one run reports every failing request."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with app_client(app, raise_app_exceptions=False) as c:
         yield c
 
 

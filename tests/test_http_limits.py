@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.main import create_app
 from tests.gateway_proc import Gateway, gateway_env
+from tests.inprocess import app_client, running_app
 
 CAP = 4096
 
@@ -22,10 +22,8 @@ CAP = 4096
 async def limited(settings, backend) -> AsyncIterator[httpx.AsyncClient]:
     if backend != "sqlite":
         pytest.skip("body limits do not depend on the database")
-    app = create_app(settings.model_copy(update={"http_max_body_bytes": CAP}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with running_app(settings, http_max_body_bytes=CAP) as app:
+        async with app_client(app, base_url="http://t") as client:
             yield client
 
 

@@ -8,13 +8,13 @@ import os
 import stat
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from app.main import create_app
 from app.settings import Settings
 from resolvers.auth import mint_jwt
+from tests.inprocess import serving
 
 # Secrets that once were defaults (code and docker-compose.yml): public, so never accepted.
 PUBLISHED = [
@@ -120,18 +120,15 @@ async def test_published_secrets_sign_no_accepted_token(settings, tenant):
     if not settings.is_sqlite:
         pytest.skip("SQLite only: elsewhere the gateway refuses to start (next test)")
     unset = settings.model_copy(update={"jwt_secret": None})
-    app = create_app(unset)
     url = f"/v2/handles/{tenant.handle}/campaigns"
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            for published in PUBLISHED:
-                token = mint_jwt(published, "attacker", {tenant.handle: "ADMIN"}, 600)
-                response = await http.get(url, headers={"Authorization": f"Bearer {token}"})
-                assert response.status_code == 401, response.text
-            own = mint_jwt(jwt_secret(unset), "owner", {tenant.handle: "ADMIN"}, 600)
-            response = await http.get(url, headers={"Authorization": f"Bearer {own}"})
-            assert response.status_code == 200, response.text
+    async with serving(unset) as http:
+        for published in PUBLISHED:
+            token = mint_jwt(published, "attacker", {tenant.handle: "ADMIN"}, 600)
+            response = await http.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, response.text
+        own = mint_jwt(jwt_secret(unset), "owner", {tenant.handle: "ADMIN"}, 600)
+        response = await http.get(url, headers={"Authorization": f"Bearer {own}"})
+        assert response.status_code == 200, response.text
 
 
 async def test_the_gateway_refuses_to_start_on_postgresql_without_a_secret(settings):

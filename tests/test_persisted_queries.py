@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from app.settings import Settings
 from schema import build_schema
 from tests.conftest import Tenant
 from tests.factories import make_campaign
+from tests.inprocess import serving
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 CAMPAIGNS = """query Campaigns($handle: String!) {
@@ -35,15 +34,6 @@ def sha(query: str) -> str:
 
 def persisted(query: str) -> dict[str, Any]:
     return {"persistedQuery": {"version": 1, "sha256Hash": sha(query)}}
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
 
 
 async def get_by_hash(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
-from app.main import create_app
 from app.settings import Settings
 from schema import build_schema
 from schema.engine.cost import operation_cost
+from tests.inprocess import serving
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +89,6 @@ def test_the_named_operation_is_the_one_priced(graphql_schema: Any) -> None:
 
 def test_graphiql_introspection_fits_the_default_limit(graphql_schema: Any) -> None:
     assert cost(graphql_schema, get_introspection_query()) == 2000 <= Settings().graphql_max_cost
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
 
 
 async def test_every_response_reports_the_cost_and_the_limit(client: httpx.AsyncClient) -> None:

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Tenant
+from tests.inprocess import app_client, running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # Limits in tests are per hour: windows align to the clock, and the sliding-window counter
@@ -24,14 +24,12 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 async def running(settings: Settings, **overrides: Any) -> AsyncIterator[Any]:
     # Most tests limit the loopback client, which the defaults exempt from per-IP limits.
     overrides = {"rate_limit_exempt_ips": "", **overrides}
-    app = create_app(settings.model_copy(update=overrides))
-    async with app.router.lifespan_context(app):
+    async with running_app(settings, **overrides) as app:
         yield app
 
 
 def client(app: Any, ip: str = "127.0.0.1") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return app_client(app, ip)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 from sqlalchemy import event
 
-from app.main import create_app
 from tests.factories import post_campaign_with_link
+from tests.inprocess import app_client, running_app
 from tests.pg_admin import PG_ADMIN_DSN
 from tests.pg_replica import allow_replication, streaming_replica
 
@@ -34,7 +34,6 @@ async def test_analytics_reads_use_the_replica_and_survive_its_lag_and_loss(
     replica_settings, tenant, client
 ):
     await allow_replication(PG_ADMIN_DSN)
-    import httpx
 
     h = tenant.auth("ADMIN")
     await post_campaign_with_link(client, tenant.handle, h, "rep", status="ACTIVE")
@@ -47,8 +46,7 @@ async def test_analytics_reads_use_the_replica_and_survive_its_lag_and_loss(
         settings = replica_settings.model_copy(
             update={"read_database_url": replica_url, "replica_max_lag_s": 3.0}
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
+        async with running_app(settings) as app:
             router = app.state.services.read_router
             replica_statements: list[str] = []
             event.listen(
@@ -56,8 +54,7 @@ async def test_analytics_reads_use_the_replica_and_survive_its_lag_and_loss(
                 "before_cursor_execute",
                 lambda *a: replica_statements.append(a[2]),
             )
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            async with app_client(app, base_url="http://t") as http:
                 url = f"/v2/handles/{tenant.handle}/analytics?funnel=true&campaignId=rep"
 
                 async def clicks() -> int:

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 from sqlalchemy import event, update
 
-from app.main import create_app
 from app.settings import Settings
 from db.engine import make_session_factory
 from db.tables import Campaign
 from tests.conftest import Tenant
 from tests.factories import make_campaign_with_link
+from tests.inprocess import app_client, running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 FUNNEL = """query Funnel($h: String!, $c: String!) {
@@ -57,11 +57,9 @@ def response_cache(app: Any) -> Any:
 async def serving(
     settings: Settings, **overrides: Any
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    app = create_app(settings.model_copy(update={"rate_limit_enabled": False, **overrides}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield app, c
+    overrides = {"rate_limit_enabled": False, **overrides}
+    async with running_app(settings, **overrides) as app, app_client(app) as c:
+        yield app, c
 
 
 async def ask(

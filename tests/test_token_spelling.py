@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import string
 
-import httpx
 import pytest
 
-from app.main import create_app
 from tests.conftest import gql
+from tests.inprocess import serving
 
 _B64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
@@ -62,16 +61,12 @@ async def test_a_respelled_jwt_is_unauthenticated(client, tenant, spelling):
 
 
 async def test_a_respelled_jwt_shares_the_tokens_rate_limit_bucket(settings, tenant):
-    limited = settings.model_copy(update={"rate_limit_api": "3/minute"})
-    app = create_app(limited)
     token = tenant.jwt("ADMIN")
     url = f"/v2/handles/{tenant.handle}/campaigns"
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            for _ in range(3):
-                ok = await http.get(url, headers={"Authorization": f"Bearer {token}"})
-                assert ok.status_code == 200, ok.text
-            for respell in RESPELLINGS.values():
-                spelled = await http.get(url, headers={"Authorization": f"Bearer {respell(token)}"})
-                assert spelled.status_code == 429, spelled.text
+    async with serving(settings, rate_limit_api="3/minute") as http:
+        for _ in range(3):
+            ok = await http.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200, ok.text
+        for respell in RESPELLINGS.values():
+            spelled = await http.get(url, headers={"Authorization": f"Bearer {respell(token)}"})
+            assert spelled.status_code == 429, spelled.text

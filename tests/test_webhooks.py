@@ -34,6 +34,7 @@ from db.tables import OutboxEvent, WebhookDelivery
 from resolvers.domain import utcnow
 from tests.conftest import gql
 from tests.factories import make_campaign
+from tests.inprocess import serving
 
 CAMPAIGN = "spring-launch"
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]
@@ -541,20 +542,15 @@ async def test_a_slow_receiver_times_out_and_is_retried(client, app, http, tenan
 
 
 async def test_the_background_worker_delivers_on_its_own(settings, tenant, receiver):
-    live = settings.model_copy(
-        update={"webhook_worker_enabled": True, "webhook_poll_interval_s": 0.05}
-    )
-    app = create_app(live)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            await subscribe(client, tenant, receiver.url, ["conversion.tested"])
-            await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
-            event_id = await send_test_conversion(client, tenant, CAMPAIGN)
-            deadline = time.monotonic() + 10
-            while not receiver.delivered:
-                assert time.monotonic() < deadline, "the background worker delivered nothing"
-                await asyncio.sleep(0.02)
+    live = {"webhook_worker_enabled": True, "webhook_poll_interval_s": 0.05}
+    async with serving(settings, **live) as client:
+        await subscribe(client, tenant, receiver.url, ["conversion.tested"])
+        await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+        event_id = await send_test_conversion(client, tenant, CAMPAIGN)
+        deadline = time.monotonic() + 10
+        while not receiver.delivered:
+            assert time.monotonic() < deadline, "the background worker delivered nothing"
+            await asyncio.sleep(0.02)
     assert [r.json["id"] for r in receiver.delivered] == [event_id]
 
 
@@ -667,11 +663,8 @@ async def test_invalid_subscriptions_are_400(client, tenant, body, code):
 @pytest.fixture
 async def strict_client(settings) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway with the default: webhooks to private addresses refused."""
-    app = create_app(settings.model_copy(update={"webhook_allow_private": False}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+    async with serving(settings, webhook_allow_private=False) as c:
+        yield c
 
 
 @pytest.mark.parametrize(
