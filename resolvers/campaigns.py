@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,7 @@ from resolvers.domain import (
 )
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from resolvers.inputs import CampaignCreate, CampaignUpdate
-from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
+from resolvers.pagination import Page, keyset_page
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
 from resolvers.storable import unstorable_reason
 
@@ -107,10 +107,6 @@ def quick_start() -> list[str]:
     return list(QUICK_START)
 
 
-def _cursor_key(row: Campaign) -> list[str]:
-    return [row.created_at.isoformat(), row.campaign_id]
-
-
 async def list_campaigns(
     ctx: Context,
     handle: str,
@@ -120,23 +116,20 @@ async def list_campaigns(
 ) -> Page[Campaign]:
     """Newest first, keyset-paginated."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
-    size = page_size(first)
     where = [Campaign.handle == handle]
     if status is not None:
         where.append(Campaign.status == status.value)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        total = (await session.execute(select(func.count()).where(*where))).scalar_one()
-        query = select(Campaign).where(*where)
-        if after:
-            query = query.where(
-                newest_first_after(after, Campaign.created_at, Campaign.campaign_id)
-            )
-        query = query.order_by(Campaign.created_at.desc(), Campaign.campaign_id.desc())
-        rows = list((await session.execute(query.limit(size + 1))).scalars().all())
-    has_next = len(rows) > size
-    rows = rows[:size]
-    return Page(rows, [encode_cursor(_cursor_key(r)) for r in rows], has_next, total)
+        return await keyset_page(
+            session,
+            Campaign,
+            where,
+            (Campaign.created_at, Campaign.campaign_id),
+            descending=True,
+            first=first,
+            after=after,
+        )
 
 
 async def get_campaign(ctx: Context, handle: str, campaign_id: str) -> Campaign:

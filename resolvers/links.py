@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.dialect import locked_for_update
@@ -15,7 +15,7 @@ from resolvers.context import Context
 from resolvers.domain import utcnow
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.inputs import LinkUpsert
-from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
+from resolvers.pagination import Page, keyset_page
 from resolvers.principal import READ_CAMPAIGNS, WRITE_CAMPAIGNS, authorize
 from resolvers.storable import check_text, unstorable_reason
 
@@ -104,24 +104,13 @@ async def list_links(
 ) -> Page[Link]:
     """Ordered by slug, keyset-paginated; optionally only one campaign's links."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
-    size = page_size(first)
     where = [Link.handle == handle]
     if campaign_id is not None:
         check_text(campaign_id, "campaignId")
         where.append(Link.campaign_id == campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        total = (await session.execute(select(func.count()).where(*where))).scalar_one()
-        query = select(Link).where(*where)
-        if after:
-            (last_slug,) = decode_cursor(after, 1)
-            query = query.where(Link.slug > last_slug)
-        rows = list(
-            (await session.execute(query.order_by(Link.slug).limit(size + 1))).scalars().all()
-        )
-    has_next = len(rows) > size
-    rows = rows[:size]
-    return Page(rows, [encode_cursor([r.slug]) for r in rows], has_next, total)
+        return await keyset_page(session, Link, where, (Link.slug,), first=first, after=after)
 
 
 async def delete_link(ctx: Context, handle: str, slug: str) -> None:

@@ -117,10 +117,3 @@ def _beyond(key: Sequence[Any], values: Sequence[Any], descending: bool) -> Any:
     if len(key) == 1:
         return past
     return or_(past, and_(column == value, _beyond(key[1:], values[1:], descending)))
-
-
-def newest_first_after(after: str, created_column: Any, id_column: Any) -> Any:
-    """The keyset condition for the page after ``after`` in (created, id) descending order."""
-    return _beyond(
-        (created_column, id_column), _decode_key(after, (created_column, id_column)), True
-    )

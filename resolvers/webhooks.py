@@ -20,7 +20,7 @@ from resolvers.domain import utcnow
 from resolvers.errors import Conflict, NotFound
 from resolvers.inputs import Trimmed, _Input
 from resolvers.outbox import EVENT_TYPES
-from resolvers.pagination import Page, encode_cursor, newest_first_after, page_size
+from resolvers.pagination import Page, keyset_page
 from resolvers.principal import ADMIN, authorize
 from resolvers.storable import unstorable_reason
 from resolvers.webhook_urls import check_webhook_url
@@ -211,10 +211,6 @@ async def delete_webhook(ctx: Context, handle: str, webhook_id: str) -> None:
         await session.commit()
 
 
-def _cursor_key(row: WebhookDelivery) -> list[str]:
-    return [row.created_at.isoformat(), row.id]
-
-
 async def _attempts_of(
     session: AsyncSession, delivery_ids: list[str]
 ) -> dict[str, list[WebhookAttempt]]:
@@ -240,24 +236,22 @@ async def list_deliveries(
 ) -> Page[DeliveryLog]:
     """The delivery log of a subscription, newest delivery first, keyset-paginated."""
     authorize(ctx.principal, handle, ADMIN)
-    size = page_size(first)
     where = [WebhookDelivery.handle == handle, WebhookDelivery.subscription_id == webhook_id]
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         await _load(session, handle, webhook_id)
-        total = (await session.execute(select(func.count()).where(*where))).scalar_one()
-        query = select(WebhookDelivery).where(*where)
-        if after:
-            query = query.where(
-                newest_first_after(after, WebhookDelivery.created_at, WebhookDelivery.id)
-            )
-        query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-        rows = list((await session.execute(query.limit(size + 1))).scalars().all())
-        has_next = len(rows) > size
-        rows = rows[:size]
-        attempts = await _attempts_of(session, [r.id for r in rows])
-    items = [DeliveryLog(r, attempts[r.id]) for r in rows]
-    return Page(items, [encode_cursor(_cursor_key(r)) for r in rows], has_next, total)
+        page = await keyset_page(
+            session,
+            WebhookDelivery,
+            where,
+            (WebhookDelivery.created_at, WebhookDelivery.id),
+            descending=True,
+            first=first,
+            after=after,
+        )
+        attempts = await _attempts_of(session, [r.id for r in page.items])
+    items = [DeliveryLog(r, attempts[r.id]) for r in page.items]
+    return Page(items, page.cursors, page.has_next, page.total)
 
 
 async def redeliver(ctx: Context, handle: str, delivery_id: str) -> DeliveryLog:

@@ -7,6 +7,7 @@ from strawberry.types import Info
 
 from resolvers import campaigns, conversions, health, links
 from resolvers.context import Context
+from schema.connection import Connection
 from schema.inputs import (
     ConversionInput,
     CreateCampaignInput,
@@ -16,16 +17,11 @@ from schema.inputs import (
 )
 from schema.types import (
     Campaign,
-    CampaignConnection,
-    CampaignEdge,
     CampaignHealth,
     CampaignStatus,
     ConversionResult,
     CreateCampaignPayload,
     Link,
-    LinkConnection,
-    LinkEdge,
-    PageInfo,
     TestConversionPayload,
 )
 from schema.types import Conversion as ConversionType
@@ -43,16 +39,9 @@ class CampaignQuery:
         status: CampaignStatus | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> CampaignConnection:
+    ) -> Connection[Campaign]:
         page = await campaigns.list_campaigns(info.context, handle, status, first, after)
-        return CampaignConnection(
-            edges=[
-                CampaignEdge(cursor=c, node=Campaign.from_row(r))
-                for r, c in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page),
-            total_count=page.total,
-        )
+        return Connection.of(page, Campaign.from_row)
 
     @strawberry.field(description="One campaign by id.")
     async def campaign(self, info: Ctx, handle: str, campaign_id: str) -> Campaign:
@@ -72,16 +61,9 @@ class CampaignQuery:
         campaign_id: str | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> LinkConnection:
+    ) -> Connection[Link]:
         page = await links.list_links(info.context, handle, campaign_id, first, after)
-        return LinkConnection(
-            edges=[
-                LinkEdge(cursor=c, node=Link.from_row(r))
-                for r, c in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page),
-            total_count=page.total,
-        )
+        return Connection.of(page, Link.from_row)
 
     @strawberry.field(description="One link by slug.")
     async def link(self, info: Ctx, handle: str, slug: str) -> Link:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
@@ -13,7 +12,6 @@ from db.tables import Link as LinkRow
 from resolvers import domain
 from resolvers.funnels import funnel_loader
 from resolvers.health import HealthReport as HealthReportData
-from resolvers.pagination import Page
 from schema.funnel_types import Funnel
 
 GoalType = strawberry.enum(
@@ -138,42 +136,6 @@ class CampaignHealth:
                 HealthCheck(name=c.name, status=c.status, detail=c.detail) for c in report.checks
             ],
         )
-
-
-@strawberry.type(description="Relay page information.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="More items follow.")
-    end_cursor: str | None = strawberry.field(description="Cursor of the last item.")
-
-    @classmethod
-    def of(cls, page: Page[Any]) -> PageInfo:
-        return cls(has_next_page=page.has_next, end_cursor=page.end_cursor)
-
-
-@strawberry.type(description="An edge of a campaign connection.")
-class CampaignEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this campaign.")
-    node: Campaign = strawberry.field(description="The campaign.")
-
-
-@strawberry.type(description="A page of campaigns (Relay connection).")
-class CampaignConnection:
-    edges: list[CampaignEdge] = strawberry.field(description="Campaigns on this page.")
-    page_info: PageInfo = strawberry.field(description="Pagination state.")
-    total_count: int = strawberry.field(description="Campaigns matching the filter.")
-
-
-@strawberry.type(description="An edge of a link connection.")
-class LinkEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this link.")
-    node: Link = strawberry.field(description="The link.")
-
-
-@strawberry.type(description="A page of links (Relay connection).")
-class LinkConnection:
-    edges: list[LinkEdge] = strawberry.field(description="Links on this page.")
-    page_info: PageInfo = strawberry.field(description="Pagination state.")
-    total_count: int = strawberry.field(description="Links matching the filter.")
 
 
 @strawberry.type(description="Result of createCampaign: the campaign and activation steps.")

@@ -15,7 +15,7 @@ from resolvers.context import Context
 from resolvers.inputs import parse
 from resolvers.outbox import EVENT_TYPES
 from resolvers.webhooks import DeliveryLog, WebhookCreate, WebhookUpdate
-from schema.types import PageInfo
+from schema.connection import Connection
 
 Ctx = Info[Context, None]
 _EVENTS = ", ".join(EVENT_TYPES)
@@ -111,19 +111,6 @@ class WebhookDelivery:
         )
 
 
-@strawberry.type(description="An edge of a webhook delivery connection.")
-class WebhookDeliveryEdge:
-    cursor: str = strawberry.field(description="Opaque cursor of this delivery.")
-    node: WebhookDelivery = strawberry.field(description="The delivery.")
-
-
-@strawberry.type(description="A page of webhook deliveries, newest first (Relay connection).")
-class WebhookDeliveryConnection:
-    edges: list[WebhookDeliveryEdge] = strawberry.field(description="Deliveries on this page.")
-    page_info: PageInfo = strawberry.field(description="Pagination state.")
-    total_count: int = strawberry.field(description="Deliveries of the subscription.")
-
-
 @strawberry.input(description="A new webhook subscription.")
 class WebhookInput:
     url: str = strawberry.field(description="Receiver URL: http or https, on a public host.")
@@ -161,16 +148,9 @@ class WebhookQuery:
         subscription_id: str,
         first: int | None = None,
         after: str | None = None,
-    ) -> WebhookDeliveryConnection:
+    ) -> Connection[WebhookDelivery]:
         page = await hooks.list_deliveries(info.context, handle, subscription_id, first, after)
-        return WebhookDeliveryConnection(
-            edges=[
-                WebhookDeliveryEdge(cursor=c, node=WebhookDelivery.from_log(log))
-                for log, c in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page),
-            total_count=page.total,
-        )
+        return Connection.of(page, WebhookDelivery.from_log)
 
 
 @strawberry.type
