@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -22,27 +23,34 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(settings: Settings) -> Iterator[str]:
-    """Yield the base URL of a gateway serving ``settings``; stop it afterwards."""
-    port = free_port()
+def running_gateway(settings: Settings, timeout: float = 15, **options: Any) -> Iterator[str]:
+    """Yield the base URL of a gateway serving ``settings``; stop it afterwards.
+
+    The socket is bound here, before uvicorn starts, so no other process can take the port
+    in between. ``options`` go to ``uvicorn.Config``.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings),
-        host="127.0.0.1",
-        port=port,
         log_level="warning",
         lifespan="on",
-        ws="websockets-sansio",
+        **{"ws": "websockets-sansio", **options},
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
+            sock.close()
             raise RuntimeError("gateway did not start")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=15)
+        thread.join(timeout=timeout)
+        sock.close()

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from app.main import create_app
 from app.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.factories import make_campaign
+from tests.live_server import running_gateway
 from tests.test_pages import body, page_url
 
 TOOLS = {
@@ -41,26 +37,8 @@ def server_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         jwt_secret=JWT_SECRET,
         storage_url=str(tmp_path_factory.mktemp("mcp-objects")),
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    config = uvicorn.Config(
-        create_app(settings), loop="asyncio", lifespan="on", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with running_gateway(settings, timeout=20, loop="asyncio", ws="auto") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import socket
 import time
 import uuid
 from collections import Counter
@@ -35,18 +34,13 @@ from resolvers.domain import utcnow
 from tests.conftest import gql
 from tests.factories import make_campaign
 from tests.inprocess import serving
+from tests.live_server import free_port
 
 CAMPAIGN = "spring-launch"
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]
 
 
 # --- a real HTTP receiver -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
