@@ -79,7 +79,12 @@ class Tenant:
         return mint_jwt(JWT_SECRET, "tester", {handle or self.handle: role}, ttl)
 
     def auth(self, role: str = "CREATOR", handle: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.jwt(role, handle)}"}
+        return bearer(self.jwt(role, handle))
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a bearer token (a JWT or a PAT)."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

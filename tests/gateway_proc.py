@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,6 +49,13 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"funnelgate {' '.join(args)} failed: {done.stderr[-3000:]}")
     return done.stdout
+
+
+def create_account(env: Mapping[str, str], handle: str, name: str) -> str:
+    """``funnelgate account create`` of a new account (a random id) owning ``handle``."""
+    return run_cli(
+        env, "account", "create", "--id", uuid.uuid4().hex[:24], "--name", name, "--handle", handle
+    )
 
 
 class Gateway:

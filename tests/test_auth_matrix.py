@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import update
 
 from db.tables import AccessToken
-from tests.conftest import JWT_SECRET, gql
+from tests.conftest import JWT_SECRET, bearer, gql
 from tests.factories import SPRING, make_campaign_with_link
 
 CAMPAIGN = "seeded-camp"
@@ -90,10 +90,6 @@ def claims(handle: str, role: str = "CREATOR", exp_delta: int = 3600) -> dict[st
 
 def hs256(payload: dict, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:
     return jwt.encode(payload, secret, algorithm=algorithm)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def call(client, route: Route, handle: str, headers: dict[str, str] | None):

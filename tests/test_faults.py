@@ -22,7 +22,7 @@ import pytest
 
 from resolvers.auth import mint_jwt
 from tests.factories import post_campaign_with_link
-from tests.gateway_proc import Gateway, gateway_env, run_cli
+from tests.gateway_proc import Gateway, create_account, gateway_env
 from tests.pg_admin import pg_fetch
 from tests.pg_cluster import PgCluster, dedicated_cluster
 from tests.redirect_load import RedirectLoad
@@ -117,17 +117,7 @@ def deployment(cluster: PgCluster, tmp_path: Path) -> Iterator[Deployment]:
         rate_limit_enabled="false",
         webhook_worker_enabled="false",
     )
-    run_cli(
-        env,
-        "account",
-        "create",
-        "--id",
-        uuid.uuid4().hex[:24],
-        "--name",
-        "Faults",
-        "--handle",
-        handle,
-    )
+    create_account(env, handle, "Faults")
     yield Deployment(cluster, name, env, handle, tmp_path)
 
 

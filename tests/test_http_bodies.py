@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from resolvers.auth import mint_jwt
-from tests.gateway_proc import Gateway, gateway_env, run_cli
+from tests.gateway_proc import Gateway, create_account, gateway_env
 
 LIMIT = 2 * 1024 * 1024  # the default http_max_body_bytes
 HEAD_CAP = 32 * 1024  # the default http_max_header_bytes
@@ -52,17 +52,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     gateway = Gateway(env, tmp / "gateway.log").start()
     try:
         handle = f"bodies-{uuid.uuid4().hex[:8]}"
-        run_cli(
-            env,
-            "account",
-            "create",
-            "--id",
-            uuid.uuid4().hex[:24],
-            "--name",
-            "B",
-            "--handle",
-            handle,
-        )
+        create_account(env, handle, "B")
         token = mint_jwt(JWT_SECRET, "bodies", {handle: "CREATOR"}, 3600)
         r = httpx.post(
             f"{gateway.base_url}/v2/handles/{handle}/campaigns",

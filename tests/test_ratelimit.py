@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.settings import Settings
-from tests.conftest import Tenant
+from tests.conftest import Tenant, bearer
 from tests.inprocess import app_client, running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -30,10 +30,6 @@ async def running(settings: Settings, **overrides: Any) -> AsyncIterator[Any]:
 
 def client(app: Any, ip: str = "127.0.0.1") -> httpx.AsyncClient:
     return app_client(app, ip)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from resolvers.auth import mint_jwt
 from tests.factories import post_campaign_with_link
-from tests.gateway_proc import Gateway, gateway_env, run_cli
+from tests.gateway_proc import Gateway, create_account, gateway_env
 from tests.live_server import free_port
 from tests.pg_admin import scratch_database
 from tests.redirect_load import BROWSER_UA
@@ -67,10 +67,7 @@ def _start_pair(
         webhook_allow_private="true",
         **settings,
     )
-    run_cli(
-        env, "account", "create", "--id", uuid.uuid4().hex[:24], "--name", "Scale",
-        "--handle", handle,
-    )  # fmt: skip
+    create_account(env, handle, "Scale")
     gateways = []
     try:
         for name in ("a", "b"):
@@ -344,10 +341,7 @@ async def test_serve_with_two_workers_starts_serves_and_stops(database_url, tmp_
         webhook_worker_enabled="false",
         rate_limit_enabled="false",
     )
-    await asyncio.to_thread(
-        run_cli, env, "account", "create", "--id", uuid.uuid4().hex[:24], "--name", "W",
-        "--handle", handle,
-    )  # fmt: skip
+    await asyncio.to_thread(create_account, env, handle, "W")
     gateway = Gateway(env, tmp_path / "workers.log", workers=2)
     await asyncio.to_thread(gateway.start, 90)
     try:

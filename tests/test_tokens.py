@@ -10,15 +10,11 @@ from sqlalchemy import select, update
 
 from db.tables import AccessToken
 from resolvers.domain import utcnow
-from tests.conftest import gql
+from tests.conftest import bearer, gql
 
 
 def tokens_url(handle: str, *rest: str) -> str:
     return "/".join([f"/v2/handles/{handle}/tokens", *rest])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def create(client, tenant, **body) -> dict:
