@@ -7,6 +7,7 @@ import httpx
 import websockets
 
 from tests.factories import make_campaign_with_link
+from tests.graphql_ws import connect, next_message, subscribe
 from tests.live_server import running_gateway
 
 SUBSCRIPTION = """subscription($h: String!, $c: String!) {
@@ -15,28 +16,13 @@ SUBSCRIPTION = """subscription($h: String!, $c: String!) {
 
 
 async def _subscribe(base: str, token: str, handle: str):
-    ws = await websockets.connect(
-        base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
-    )
-    await ws.send(
-        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    )
-    ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    assert ack["type"] == "connection_ack"
-    await ws.send(
-        json.dumps(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": SUBSCRIPTION, "variables": {"h": handle, "c": "live"}},
-            }
-        )
-    )
+    ws = await connect(base, token)
+    await subscribe(ws, SUBSCRIPTION, {"h": handle, "c": "live"})
     return ws
 
 
 async def _next(ws) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return await next_message(ws, 10)
 
 
 async def test_subscription_pushes_the_funnel_when_clicks_land(settings, tenant):

@@ -15,6 +15,7 @@ import jwt
 import websockets
 
 from tests.factories import make_campaign_with_link
+from tests.graphql_ws import connect, next_message, subscribe
 from tests.live_server import running_gateway
 
 SUBSCRIPTION = """subscription($h: String!, $c: String!) {
@@ -40,27 +41,6 @@ async def _revoke(http: httpx.AsyncClient, tenant, token_id: str) -> None:
     assert revoked.status_code == 204, revoked.text
 
 
-async def _connect(base: str, token: str):
-    ws = await websockets.connect(
-        base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
-    )
-    await ws.send(
-        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    )
-    ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    assert ack["type"] == "connection_ack", ack
-    return ws
-
-
-async def _subscribe(ws, handle: str) -> None:
-    payload = {"query": SUBSCRIPTION, "variables": {"h": handle, "c": "live"}}
-    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-
-
-async def _next(ws) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), 15))
-
-
 async def _click(http: httpx.AsyncClient, handle: str) -> None:
     r = await http.get(f"/{handle}/live", headers=BROWSER)
     assert r.status_code == 302, r.text
@@ -69,21 +49,21 @@ async def _click(http: httpx.AsyncClient, handle: str) -> None:
 async def _assert_ends_unauthenticated(ws) -> None:
     """The next message is an error with code unauthenticated and no funnel, then the
     subscription completes (or the connection closes)."""
-    message = await _next(ws)
+    message = await next_message(ws)
     assert message["type"] in ("next", "error"), message
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert [e["extensions"]["code"] for e in errors] == ["unauthenticated"], message
     if message["type"] == "next":
         assert message["payload"]["data"] is None, message
     try:
-        after = await _next(ws)
+        after = await next_message(ws)
     except websockets.ConnectionClosed:
         return
     assert after == {"id": "1", "type": "complete"}, after
 
 
 async def _first_push(ws) -> None:
-    first = await _next(ws)
+    first = await next_message(ws)
     assert first["type"] == "next", first
     assert first["payload"]["data"]["campaignFunnel"]["clicks"] == 0, first
 
@@ -93,9 +73,9 @@ async def test_a_revoked_pat_stops_receiving_pushes(settings, tenant):
         async with httpx.AsyncClient(base_url=base) as http:
             await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "analytics.read")
-            ws = await _connect(base, created["token"])
+            ws = await connect(base, created["token"])
             try:
-                await _subscribe(ws, tenant.handle)
+                await subscribe(ws, SUBSCRIPTION, {"h": tenant.handle, "c": "live"})
                 await _first_push(ws)
                 await _revoke(http, tenant, created["id"])
                 await _click(http, tenant.handle)
@@ -110,9 +90,9 @@ async def test_an_expired_jwt_stops_receiving_pushes(settings, tenant):
             await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             token = tenant.jwt("CREATOR", ttl=2)
             expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-            ws = await _connect(base, token)
+            ws = await connect(base, token)
             try:
-                await _subscribe(ws, tenant.handle)
+                await subscribe(ws, SUBSCRIPTION, {"h": tenant.handle, "c": "live"})
                 await _first_push(ws)
                 await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
                 await _click(http, tenant.handle)
@@ -127,10 +107,10 @@ async def test_a_subscription_on_a_connection_whose_jwt_expired_is_refused(setti
             await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             token = tenant.jwt("CREATOR", ttl=1)
             expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-            ws = await _connect(base, token)
+            ws = await connect(base, token)
             try:
                 await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
-                await _subscribe(ws, tenant.handle)
+                await subscribe(ws, SUBSCRIPTION, {"h": tenant.handle, "c": "live"})
                 await _assert_ends_unauthenticated(ws)
             finally:
                 await ws.close()
@@ -142,12 +122,12 @@ async def test_a_valid_pat_keeps_receiving_pushes(settings, tenant):
         async with httpx.AsyncClient(base_url=base) as http:
             await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "analytics.read")
-            ws = await _connect(base, created["token"])
+            ws = await connect(base, created["token"])
             try:
-                await _subscribe(ws, tenant.handle)
+                await subscribe(ws, SUBSCRIPTION, {"h": tenant.handle, "c": "live"})
                 await _first_push(ws)
                 await _click(http, tenant.handle)
-                message = await _next(ws)
+                message = await next_message(ws)
                 assert message["type"] == "next", message
                 assert message["payload"]["data"]["campaignFunnel"]["clicks"] == 1, message
             finally:
@@ -164,15 +144,15 @@ async def test_queries_on_a_websocket_stop_once_its_pat_is_revoked(settings, ten
         async with httpx.AsyncClient(base_url=base) as http:
             await make_campaign_with_link(http, tenant, "live", role="ADMIN", status="ACTIVE")
             created = await _create_pat(http, tenant, "campaigns.read")
-            ws = await _connect(base, created["token"])
+            ws = await connect(base, created["token"])
             try:
                 await ws.send(json.dumps({"id": "q1", "type": "subscribe", "payload": query}))
-                answer = await _next(ws)
+                answer = await next_message(ws)
                 assert answer["payload"]["data"]["campaign"]["campaignId"] == "live", answer
-                assert await _next(ws) == {"id": "q1", "type": "complete"}
+                assert await next_message(ws) == {"id": "q1", "type": "complete"}
                 await _revoke(http, tenant, created["id"])
                 await ws.send(json.dumps({"id": "q2", "type": "subscribe", "payload": query}))
-                answer = await _next(ws)
+                answer = await next_message(ws)
                 errors = answer["payload"].get("errors") or []
                 assert [e["extensions"]["code"] for e in errors] == ["unauthenticated"], answer
                 assert (answer["payload"].get("data") or {}).get("campaign") is None, answer
