@@ -9,19 +9,18 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from resolvers.auth import mint_jwt
 from tests.factories import post_campaign_with_link
 from tests.gateway_proc import Gateway, create_account, gateway_env
-from tests.live_server import free_port
 from tests.pg_admin import scratch_database
 from tests.redirect_load import BROWSER_UA
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.postgres
 
@@ -196,42 +195,6 @@ async def test_the_funnel_read_through_either_process_is_the_same_after_clicks_o
         )
 
 
-@dataclass
-class Receiver:
-    """A tiny HTTP server on 127.0.0.1 counting the webhook event ids it is sent."""
-
-    port: int = field(default_factory=free_port)
-    ids: list[str] = field(default_factory=list)
-    _server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-            length = next(
-                int(line.split(":", 1)[1]) for line in head.split("\r\n")
-                if line.startswith("content-length:")
-            )  # fmt: skip
-            self.ids.append(orjson.loads(await reader.readexactly(length))["id"])
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, StopIteration):
-            pass
-        finally:
-            writer.close()
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     r = Receiver()
@@ -261,14 +224,14 @@ async def test_each_webhook_event_is_delivered_once_with_two_processes_deliverin
 
         emitted = await asyncio.gather(*(emit(g) for g in (pair.a, pair.b) for _ in range(15)))
         deadline = time.monotonic() + 45
-        while not set(emitted) <= set(receiver.ids):
+        while not set(emitted) <= set(receiver.delivered_ids):
             assert time.monotonic() < deadline, (
-                f"{len(set(emitted) - set(receiver.ids))} events never delivered"
+                f"{len(set(emitted) - set(receiver.delivered_ids))} events never delivered"
             )
             await asyncio.sleep(0.1)
         # Both workers keep polling: a duplicate would arrive within a few passes.
         await asyncio.sleep(1.5)
-    counts = Counter(receiver.ids)
+    counts = Counter(receiver.delivered_ids)
     assert sorted(counts) == sorted(emitted)
     assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
 

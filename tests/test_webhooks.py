@@ -7,15 +7,12 @@ import asyncio
 import hashlib
 import hmac
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import func, select, update
 
@@ -34,85 +31,10 @@ from resolvers.domain import utcnow
 from tests.conftest import gql
 from tests.factories import make_campaign
 from tests.inprocess import serving
-from tests.live_server import free_port
+from tests.webhook_receiver import Received, Receiver
 
 CAMPAIGN = "spring-launch"
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]
-
-
-# --- a real HTTP receiver -------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return orjson.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server on 127.0.0.1 that records every request.
-
-    ``fail_next`` answers that many requests with 500; ``delay`` holds each answer back;
-    before ``start`` (or after ``stop``) nothing listens, so connections are refused.
-    """
-
-    port: int = field(default_factory=free_port)
-    path: str = field(default_factory=lambda: f"/hook/{uuid.uuid4().hex[:8]}")
-    fail_next: int = 0
-    delay: float = 0.0
-    requests: list[Received] = field(default_factory=list)
-    _server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
-
-    @property
-    def delivered(self) -> list[Received]:
-        """Requests this receiver answered with 2xx, on its own path."""
-        return [r for r in self.requests if r.status == 200 and r.path == self.path]
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            _method, path, _ = head[0].split(" ", 2)
-            headers = {}
-            for line in head[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            status = 200
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                status = 500
-            self.requests.append(Received(path, headers, body, status))
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
 
 
 @pytest.fixture
