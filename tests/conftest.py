@@ -24,6 +24,7 @@ from resolvers.context import Context
 from resolvers.tokens import issue_pat
 from tests.inprocess import app_client, running_app
 from tests.pg_admin import scratch_database
+from tests.webhook_receiver import Receiver
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ACCOUNT_ID = "000000000000000000001234"
@@ -113,6 +114,15 @@ async def tenant(ctx: Context) -> Tenant:
     await create_account(ctx, account_id, "Acme", [f"acme-{suffix}"])
     await create_account(ctx, other_id, "Globex", [f"globex-{suffix}"])
     return Tenant(account_id, f"acme-{suffix}", f"globex-{suffix}")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver listening on 127.0.0.1 for the test (tests/webhook_receiver.py)."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
 
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/15"

@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from tests.factories import post_campaign_with_link
 from tests.gateway_proc import Gateway, create_account, gateway_env
 from tests.pg_admin import scratch_database
 from tests.redirect_load import BROWSER_UA
-from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.postgres
 
@@ -193,14 +192,6 @@ async def test_the_funnel_read_through_either_process_is_the_same_after_clicks_o
         assert await _dashboard(http, pair.a, pair.handle) == await _dashboard(
             http, pair.b, pair.handle
         )
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def test_each_webhook_event_is_delivered_once_with_two_processes_delivering(pair, receiver):

@@ -37,14 +37,6 @@ CAMPAIGN = "spring-launch"
 ALL_EVENTS = ["conversion.tested", "conversion.created", "campaign.status_changed"]
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
-
-
 # --- fixtures: the worker is driven by hand, with tiny backoff ------------------------------
 
 
