@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import gql
+from tests.factories import make_campaign, make_link
 
 CAMPAIGN = "world-tour"
 BROWSER = {
@@ -64,22 +65,8 @@ def expected_groups(group_of: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 
 async def post_traffic(client, tenant, make_pat) -> None:
-    r = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns",
-        json={"campaignId": CAMPAIGN, "goalType": "PRODUCT_SALE", "status": "ACTIVE"},
-        headers=tenant.auth(),
-    )
-    assert r.status_code == 201, r.text
-    r = await client.put(
-        f"/v2/handles/{tenant.handle}/links/tour",
-        json={
-            "destinationUrl": "https://shop.example.com/",
-            "campaignId": CAMPAIGN,
-            "trackingPolicy": {"mode": "DIRECT", "appendContextParam": True},
-        },
-        headers=tenant.auth(),
-    )
-    assert r.status_code in (200, 201), r.text
+    await make_campaign(client, tenant, CAMPAIGN, status="ACTIVE")
+    await make_link(client, tenant, "tour", campaign_id=CAMPAIGN, append=True)
     click_of: dict[str, str] = {}
     for source, n in CLICKS.items():
         for _ in range(n):

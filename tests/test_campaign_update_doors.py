@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import gql
+from tests.factories import make_campaign
 
 FIELDS = "campaignId name status primarySlug createdAt updatedAt"
 UPDATE = f"""
@@ -22,15 +23,6 @@ query($h: String!, $id: String!) {{ campaign(handle: $h, campaignId: $id) {{ {FI
 
 def campaign_url(handle: str, campaign_id: str) -> str:
     return f"/v2/handles/{handle}/campaigns/{campaign_id}"
-
-
-async def create(client, tenant, campaign_id: str, **body: Any) -> dict[str, Any]:
-    body = {"campaignId": campaign_id, "goalType": "PRODUCT_SALE", **body}
-    response = await client.post(
-        f"/v2/handles/{tenant.handle}/campaigns", json=body, headers=tenant.auth()
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["campaign"]
 
 
 async def rest_get(client, tenant, campaign_id: str) -> dict[str, Any]:
@@ -50,7 +42,10 @@ async def gql_update(client, headers, handle: str, campaign_id: str, **input_: A
 
 
 async def test_graphql_rename_and_primary_slug_change_reads_back_over_rest(client, tenant):
-    before = await create(client, tenant, "spring-sale", name="Spring", primarySlug="spring")
+    created = await make_campaign(
+        client, tenant, "spring-sale", name="Spring", primarySlug="spring"
+    )
+    before = created.json()["campaign"]
     body = await gql_update(
         client, tenant.auth(), tenant.handle, "spring-sale", name="Spring 2026", primarySlug="s26"
     )
@@ -69,7 +64,7 @@ async def test_graphql_rename_and_primary_slug_change_reads_back_over_rest(clien
 
 
 async def test_rest_rename_and_primary_slug_change_reads_back_over_graphql(client, tenant):
-    await create(client, tenant, "autumn-sale", name="Autumn", primarySlug="autumn")
+    await make_campaign(client, tenant, "autumn-sale", name="Autumn", primarySlug="autumn")
     response = await client.patch(
         campaign_url(tenant.handle, "autumn-sale"),
         json={"name": "Autumn 2026", "primarySlug": "a26"},
@@ -84,7 +79,7 @@ async def test_rest_rename_and_primary_slug_change_reads_back_over_graphql(clien
 
 
 async def test_graphql_update_moves_status_like_patch(client, tenant):
-    await create(client, tenant, "lifecycle")
+    await make_campaign(client, tenant, "lifecycle")
     body = await gql_update(client, tenant.auth(), tenant.handle, "lifecycle", status="ACTIVE")
     assert body["data"]["updateCampaign"]["status"] == "ACTIVE", body
     response = await client.patch(
@@ -97,7 +92,7 @@ async def test_graphql_update_moves_status_like_patch(client, tenant):
 
 
 async def test_omitted_fields_stay_on_both_doors(client, tenant):
-    await create(client, tenant, "partial", name="Kept", primarySlug="kept")
+    await make_campaign(client, tenant, "partial", name="Kept", primarySlug="kept")
     body = await gql_update(client, tenant.auth(), tenant.handle, "partial", name="Renamed")
     assert body["data"]["updateCampaign"]["primarySlug"] == "kept", body
     response = await client.patch(
@@ -128,7 +123,7 @@ REFUSALS = [
 async def test_both_doors_refuse_the_same_update_with_the_same_code(
     client, tenant, campaign_id, input_, status, code
 ):
-    await create(client, tenant, "target", name="Original", primarySlug="original")
+    await make_campaign(client, tenant, "target", name="Original", primarySlug="original")
 
     response = await client.patch(
         campaign_url(tenant.handle, campaign_id), json=input_, headers=tenant.auth()
@@ -148,7 +143,7 @@ async def test_both_doors_refuse_the_same_update_with_the_same_code(
 
 
 async def test_read_only_tokens_are_forbidden_on_both_doors(client, tenant, make_pat):
-    await create(client, tenant, "guarded", name="Guarded")
+    await make_campaign(client, tenant, "guarded", name="Guarded")
     read_only = [
         tenant.auth("VIEWER"),
         {"Authorization": f"Bearer {await make_pat(tenant.handle, 'campaigns.read')}"},
