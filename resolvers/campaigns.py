@@ -65,8 +65,8 @@ async def load_campaign(session: AsyncSession, handle: str, campaign_id: str) ->
 async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Campaign:
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     campaign_id = (
-        validate_campaign_id(data.campaignId)
-        if data.campaignId is not None
+        validate_campaign_id(data.campaign_id)
+        if data.campaign_id is not None
         else ("cmp_" + secrets.token_hex(8))
     )
     if data.status not in (CampaignStatus.DRAFT, CampaignStatus.ACTIVE):
@@ -74,9 +74,9 @@ async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Ca
             f"A campaign cannot start {data.status.value}; start DRAFT or ACTIVE.",
             code="invalid_status_transition",
         )
-    if data.primarySlug:
-        validate_slug(data.primarySlug)
-    preset, event_type = GOAL_DEFAULTS[data.goalType]
+    if data.primary_slug:
+        validate_slug(data.primary_slug)
+    preset, event_type = GOAL_DEFAULTS[data.goal_type]
     now = utcnow()
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
@@ -85,11 +85,11 @@ async def create_campaign(ctx: Context, handle: str, data: CampaignCreate) -> Ca
             handle=handle,
             campaign_id=campaign_id,
             name=data.name,
-            goal_type=data.goalType.value,
-            tracking_preset=data.trackingPreset or preset,
-            conversion_event_type=data.conversionEventType or event_type,
+            goal_type=data.goal_type.value,
+            tracking_preset=data.tracking_preset or preset,
+            conversion_event_type=data.conversion_event_type or event_type,
             status=data.status.value,
-            primary_slug=data.primarySlug,
+            primary_slug=data.primary_slug,
             created_at=now,
             updated_at=now,
         )
@@ -152,8 +152,8 @@ async def update_campaign(
 ) -> Campaign:
     """Change status (lifecycle rules apply), name or primary slug, atomically."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
-    if data.primarySlug:
-        validate_slug(data.primarySlug)
+    if data.primary_slug:
+        validate_slug(data.primary_slug)
     if unstorable_reason(campaign_id) is not None:
         raise campaign_not_found(campaign_id)
     async with ctx.sessions() as session:
@@ -170,8 +170,8 @@ async def update_campaign(
             row.status = data.status.value
         if data.name is not None:
             row.name = data.name
-        if data.primarySlug is not None:
-            row.primary_slug = data.primarySlug
+        if data.primary_slug is not None:
+            row.primary_slug = data.primary_slug
         row.updated_at = utcnow()
         if data.status is not None:
             outbox.emit(

@@ -41,14 +41,14 @@ MAX_METADATA_BYTES = 8192
 
 
 class ConversionInput(_Input):
-    eventType: EventType = Field(min_length=1, max_length=64)
-    eventId: str | None = Field(default=None, min_length=1, max_length=128)
-    clickId: str | None = Field(default=None, min_length=1, max_length=32)
-    campaignId: str | None = Field(default=None, min_length=1, max_length=64)
+    event_type: EventType = Field(min_length=1, max_length=64)
+    event_id: str | None = Field(default=None, min_length=1, max_length=128)
+    click_id: str | None = Field(default=None, min_length=1, max_length=32)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=64)
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    occurredAt: datetime | None = None
+    occurred_at: datetime | None = None
 
     @field_validator("currency")
     @classmethod
@@ -68,7 +68,7 @@ class ConversionInput(_Input):
             raise ValueError(f"must serialise to at most {MAX_METADATA_BYTES} bytes")
         return value
 
-    @field_validator("occurredAt")
+    @field_validator("occurred_at")
     @classmethod
     def _occurred_at(cls, value: datetime | None) -> datetime | None:
         if value is None:
@@ -150,14 +150,14 @@ async def ingest_events(
         if isinstance(e, DomainError):
             results[i] = ConversionResult(i, "rejected", code=e.code, message=e.message)
 
-    click_ids = {e.clickId for _, e in good if e.clickId}
+    click_ids = {e.click_id for _, e in good if e.click_id}
     clicks: dict[str, Click] = {}
     if click_ids:
         rows = await session.execute(
             select(Click).where(Click.handle == handle, Click.id.in_(click_ids))
         )
         clicks = {c.id: c for c in rows.scalars()}
-    campaign_ids = {e.campaignId for _, e in good if e.campaignId}
+    campaign_ids = {e.campaign_id for _, e in good if e.campaign_id}
     campaign_ids |= {c.campaign_id for c in clicks.values() if c.campaign_id}
     campaigns: dict[str, Campaign] = {}
     if campaign_ids:
@@ -171,21 +171,21 @@ async def ingest_events(
     to_insert: list[tuple[int, Conversion]] = []
     seen_in_batch: set[str] = set()
     for i, e in good:
-        event_id = e.eventId or "auto_" + uuid.uuid4().hex
-        click = clicks.get(e.clickId) if e.clickId else None
+        event_id = e.event_id or "auto_" + uuid.uuid4().hex
+        click = clicks.get(e.click_id) if e.click_id else None
 
         def reject(code: str, message: str, _i: int = i, _id: str = event_id) -> None:
             results[_i] = ConversionResult(_i, "rejected", _id, code=code, message=message)
 
-        if e.clickId and click is None and not e.campaignId:
-            reject("click_not_found", f"Click '{e.clickId}' not found in handle '{handle}'.")
+        if e.click_id and click is None and not e.campaign_id:
+            reject("click_not_found", f"Click '{e.click_id}' not found in handle '{handle}'.")
             continue
-        campaign_id = e.campaignId or (click.campaign_id if click else None)
-        if click is not None and e.campaignId and click.campaign_id != e.campaignId:
+        campaign_id = e.campaign_id or (click.campaign_id if click else None)
+        if click is not None and e.campaign_id and click.campaign_id != e.campaign_id:
             reject(
                 "campaign_mismatch",
-                f"Click '{e.clickId}' belongs to campaign '{click.campaign_id}', "
-                f"not '{e.campaignId}'.",
+                f"Click '{e.click_id}' belongs to campaign '{click.campaign_id}', "
+                f"not '{e.campaign_id}'.",
             )
             continue
         if not campaign_id:
@@ -195,7 +195,7 @@ async def ingest_events(
         if campaign is None:
             reject("campaign_not_found", f"Campaign '{campaign_id}' not found.")
             continue
-        occurred = as_utc(e.occurredAt) if e.occurredAt else now
+        occurred = as_utc(e.occurred_at) if e.occurred_at else now
         if occurred > now + EVENT_FUTURE_TOLERANCE:
             reject("invalid_request", "occurredAt lies in the future.")
             continue
@@ -219,7 +219,7 @@ async def ingest_events(
             id=uuid.uuid4().hex,
             handle=handle,
             event_id=event_id,
-            event_type=e.eventType,
+            event_type=e.event_type,
             campaign_id=campaign_id,
             click_id=click.id if click else None,
             attributed=click is not None,
@@ -347,8 +347,8 @@ async def test_conversion(
         campaign = await load_campaign(session, handle, campaign_id)
         try:
             event = ConversionInput(
-                eventType=data.eventType or campaign.conversion_event_type,
-                eventId=data.eventId or "test_" + uuid.uuid4().hex,
+                eventType=data.event_type or campaign.conversion_event_type,
+                eventId=data.event_id or "test_" + uuid.uuid4().hex,
                 campaignId=campaign_id,
                 value=data.value,
                 currency=data.currency,

@@ -13,6 +13,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from resolvers.domain import EVENT_TYPE_RE, CampaignStatus, GoalType, TrackingMode
 from resolvers.errors import InvalidInput
@@ -34,9 +35,15 @@ EventType = Annotated[str, AfterValidator(_event_type)]
 
 
 class _Input(BaseModel):
-    """Strings are taken exactly as sent, except fields typed ``Trimmed``."""
+    """Strings are taken exactly as sent, except fields typed ``Trimmed``.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    Fields are snake_case in Python; their wire names (REST bodies, GraphQL arguments, MCP
+    tool inputs and error messages) are the camelCase aliases, the only names accepted.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, validate_by_alias=True, validate_by_name=False
+    )
 
     @field_validator("*")
     @classmethod
@@ -50,38 +57,38 @@ class _Input(BaseModel):
 
 
 class CampaignCreate(_Input):
-    campaignId: str | None = None
+    campaign_id: str | None = None
     name: Trimmed | None = Field(default=None, max_length=200)
-    goalType: GoalType
+    goal_type: GoalType
     status: CampaignStatus = CampaignStatus.DRAFT
-    trackingPreset: str | None = Field(default=None, min_length=1, max_length=64)
-    conversionEventType: EventType | None = Field(default=None, min_length=1, max_length=64)
-    primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
+    tracking_preset: str | None = Field(default=None, min_length=1, max_length=64)
+    conversion_event_type: EventType | None = Field(default=None, min_length=1, max_length=64)
+    primary_slug: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class CampaignUpdate(_Input):
     status: CampaignStatus | None = None
     name: Trimmed | None = Field(default=None, max_length=200)
-    primarySlug: str | None = Field(default=None, min_length=1, max_length=128)
+    primary_slug: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class TrackingPolicyInput(_Input):
     mode: TrackingMode = TrackingMode.DIRECT
-    appendContextParam: bool = False
+    append_context_param: bool = False
 
 
 class LinkUpsert(_Input):
-    destinationUrl: Trimmed = Field(min_length=1, max_length=2048)
-    campaignId: str | None = None
-    trackingPolicy: TrackingPolicyInput = Field(default_factory=TrackingPolicyInput)
+    destination_url: Trimmed = Field(min_length=1, max_length=2048)
+    campaign_id: str | None = None
+    tracking_policy: TrackingPolicyInput = Field(default_factory=TrackingPolicyInput)
 
 
 class TestConversionInput(_Input):
-    eventType: EventType | None = Field(default=None, min_length=1, max_length=64)
+    event_type: EventType | None = Field(default=None, min_length=1, max_length=64)
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    eventId: str | None = Field(default=None, min_length=1, max_length=128)
+    event_id: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("currency")
     @classmethod

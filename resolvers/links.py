@@ -60,12 +60,12 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
     """Create or replace the link at ``slug``; returns (link, created)."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     validate_slug(slug)
-    validate_destination(data.destinationUrl)
+    validate_destination(data.destination_url)
     now = utcnow()
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
-        if data.campaignId is not None:
-            await load_campaign(session, handle, data.campaignId)
+        if data.campaign_id is not None:
+            await load_campaign(session, handle, data.campaign_id)
         query = select(Link).where(Link.handle == handle, Link.slug == slug)
         row = (await session.execute(locked_for_update(query))).scalar_one_or_none()
         created = row is None
@@ -75,14 +75,14 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
                 handle=handle,
                 slug=slug,
                 created_at=now,
-                destination_url=data.destinationUrl,
+                destination_url=data.destination_url,
                 updated_at=now,
             )
             session.add(row)
-        row.destination_url = data.destinationUrl
-        row.campaign_id = data.campaignId
-        row.tracking_mode = data.trackingPolicy.mode.value
-        row.append_context_param = data.trackingPolicy.appendContextParam
+        row.destination_url = data.destination_url
+        row.campaign_id = data.campaign_id
+        row.tracking_mode = data.tracking_policy.mode.value
+        row.append_context_param = data.tracking_policy.append_context_param
         row.updated_at = now
         await session.commit()
     return row, created

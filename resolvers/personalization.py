@@ -58,19 +58,19 @@ def _unique(values: Iterable[Any]) -> list[Any]:
 class RuleWhen(_Input):
     """Conditions of a rule; every given one must hold, none given matches every click."""
 
-    campaignIn: list[CampaignRef] | None = _condition_values()
-    deviceIn: list[Device] | None = _condition_values()
-    countryIn: list[CountryCode] | None = _condition_values()
-    sourceIn: list[SourceName] | None = _condition_values()
+    campaign_in: list[CampaignRef] | None = _condition_values()
+    device_in: list[Device] | None = _condition_values()
+    country_in: list[CountryCode] | None = _condition_values()
+    source_in: list[SourceName] | None = _condition_values()
 
-    @field_validator("deviceIn", mode="before")
+    @field_validator("device_in", mode="before")
     @classmethod
     def _device_upper(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [v.upper() if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("countryIn")
+    @field_validator("country_in")
     @classmethod
     def _known_countries(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
@@ -81,12 +81,12 @@ class RuleWhen(_Input):
             raise ValueError(f"unknown ISO 3166-1 alpha-2 country code '{unknown[0]}'")
         return _unique(codes)
 
-    @field_validator("sourceIn")
+    @field_validator("source_in")
     @classmethod
     def _source_lower(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _unique(v.lower() for v in value)
 
-    @field_validator("campaignIn", "deviceIn")
+    @field_validator("campaign_in", "device_in")
     @classmethod
     def _dedupe(cls, value: list[Any] | None) -> list[Any] | None:
         return None if value is None else _unique(value)
@@ -94,13 +94,13 @@ class RuleWhen(_Input):
 
 class RuleVariant(_Input):
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")
-    destinationUrl: Trimmed = Field(min_length=1, max_length=2048)
+    destination_url: Trimmed = Field(min_length=1, max_length=2048)
 
 
 class RuleInput(_Input):
     """A rule body: POST (ruleId optional) and PUT (ruleId optional, must match the path)."""
 
-    ruleId: str | None = None
+    rule_id: str | None = None
     enabled: bool = Field(default=True, strict=True)
     priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, strict=True)
     when: RuleWhen | None = None
@@ -206,7 +206,7 @@ def rule_not_found(rule_id: str) -> NotFound:
 
 
 def _check(data: RuleInput) -> None:
-    validate_destination(data.variant.destinationUrl)
+    validate_destination(data.variant.destination_url)
     if data.variant.id == DEFAULT_SEGMENT:
         raise InvalidInput(
             f"variant.id '{DEFAULT_SEGMENT}' is reserved for clicks no rule served.",
@@ -215,7 +215,7 @@ def _check(data: RuleInput) -> None:
 
 
 async def _check_campaigns(session: AsyncSession, handle: str, data: RuleInput) -> None:
-    wanted = data.when.campaignIn if data.when else None
+    wanted = data.when.campaign_in if data.when else None
     if not wanted:
         return
     found = set(
@@ -236,13 +236,13 @@ async def _check_campaigns(session: AsyncSession, handle: str, data: RuleInput) 
 
 def _fields(data: RuleInput) -> dict[str, Any]:
     """Column values of a rule body; ``when`` keeps only the conditions given."""
-    when = data.when.model_dump(mode="json", exclude_none=True) if data.when else {}
+    when = data.when.model_dump(mode="json", by_alias=True, exclude_none=True) if data.when else {}
     return {
         "enabled": data.enabled,
         "priority": data.priority,
         "when": when,
         "variant_id": data.variant.id,
-        "variant_destination_url": data.variant.destinationUrl,
+        "variant_destination_url": data.variant.destination_url,
     }
 
 
@@ -260,7 +260,7 @@ async def _load(session: AsyncSession, handle: str, rule_id: str) -> Rule:
 async def create_rule(ctx: Context, handle: str, data: RuleInput) -> Rule:
     """Create a rule; ``rule_<hex>`` when no ruleId is given; 409 if the id exists."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
-    rule_id = validate_rule_id(data.ruleId) if data.ruleId else "rule_" + secrets.token_hex(8)
+    rule_id = validate_rule_id(data.rule_id) if data.rule_id else "rule_" + secrets.token_hex(8)
     _check(data)
     now = utcnow()
     async with ctx.sessions() as session:
@@ -288,8 +288,8 @@ async def replace_rule(
     """PUT: create or fully replace the rule at ``rule_id``; returns (rule, created)."""
     authorize(ctx.principal, handle, WRITE_CAMPAIGNS)
     validate_rule_id(rule_id)
-    if data.ruleId is not None and data.ruleId != rule_id:
-        raise InvalidInput(f"ruleId '{data.ruleId[:80]}' does not match the path ('{rule_id}').")
+    if data.rule_id is not None and data.rule_id != rule_id:
+        raise InvalidInput(f"ruleId '{data.rule_id[:80]}' does not match the path ('{rule_id}').")
     _check(data)
     fields = _fields(data)
     now = utcnow()

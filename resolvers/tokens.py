@@ -38,7 +38,7 @@ class TokenCreate(_Input):
 
     scopes: list[str] = Field(min_length=1, max_length=MAX_SCOPES)
     name: Trimmed | None = Field(default=None, max_length=MAX_NAME)
-    expiresIn: int | None = Field(default=None, gt=0, le=MAX_EXPIRES_IN)
+    expires_in: int | None = Field(default=None, gt=0, le=MAX_EXPIRES_IN)
 
     @field_validator("scopes")
     @classmethod
@@ -75,7 +75,7 @@ async def create_pat(
             token_hash=hash_token(token),
             scopes=data.scopes,
             created_at=now,
-            expires_at=now + timedelta(seconds=data.expiresIn) if data.expiresIn else None,
+            expires_at=now + timedelta(seconds=data.expires_in) if data.expires_in else None,
         )
         session.add(row)
         await session.commit()

@@ -74,9 +74,11 @@ def test_request_bodies_are_the_models_the_routes_validate_with(doc: dict[str, A
     schemas = doc["components"]["schemas"]
     for model in (CampaignCreate, LinkUpsert, ConversionInput, TokenCreate):
         documented = schemas[model.__name__]
-        assert set(documented["properties"]) == set(model.model_fields)
+        # The documented names are the wire names: the fields' camelCase aliases.
+        wire = {name: f.alias or name for name, f in model.model_fields.items()}
+        assert set(documented["properties"]) == set(wire.values())
         assert set(documented.get("required", [])) == {
-            name for name, f in model.model_fields.items() if f.is_required()
+            wire[name] for name, f in model.model_fields.items() if f.is_required()
         }
         assert documented.get("additionalProperties") is False  # extra="forbid"
     body = _operation(doc, "post", "/v2/handles/{handle}/campaigns")["requestBody"]

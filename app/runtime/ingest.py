@@ -435,7 +435,7 @@ def _refusal(what: str, cause: BaseException) -> InvalidInput:
 def _rejected(index: int, event: Any, exc: DomainError) -> Any:
     from resolvers.conversions import ConversionResult
 
-    event_id = getattr(event, "eventId", None)
+    event_id = getattr(event, "event_id", None)
     return ConversionResult(index, "rejected", event_id, code=exc.code, message=exc.message)
 
 
