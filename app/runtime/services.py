@@ -115,9 +115,7 @@ class Services:
             read_router=read_router,
         )
 
-    def context(
-        self, principal: Principal | None = None, *, long_lived: bool = False
-    ) -> Context:
+    def context(self, principal: Principal | None = None, *, long_lived: bool = False) -> Context:
         """The resolver context of one request (REST, GraphQL, MCP) or CLI command."""
         return Context(
             sessions=self.sessions,
@@ -151,9 +149,7 @@ class Services:
         await self.engine.dispose()
 
 
-def offline_context(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> Context:
+def offline_context(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Context:
     """The context of a CLI command: no served request, so no running service behind it
     (conversions commit in their own transaction, reads go to the primary)."""
     return Context(sessions=sessions, settings=settings)
