@@ -91,18 +91,6 @@ class ConversionResult:
     message: str | None = None
     webhook_event_id: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "status": self.status, "eventId": self.event_id}
-        if self.conversion_id:
-            out |= {
-                "conversionId": self.conversion_id,
-                "campaignId": self.campaign_id,
-                "attributed": self.attributed,
-            }
-        if self.code:
-            out |= {"error": self.code, "message": self.message}
-        return out
-
 
 def parse_events(raw: Any) -> list[ConversionInput | DomainError]:
     """Validate a list of raw events one by one; a bad one does not spoil the others."""

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from app.openapi import Reply, operation
 from app.rest import shapes
 from app.rest.common import ORJSONResponse, json_body, request_context
+from app.rest.views import conversion_result_json
 from resolvers import conversions
 from resolvers.conversions import MAX_BATCH, ConversionInput
 from resolvers.errors import DomainError, InvalidInput
@@ -59,12 +60,12 @@ async def post_conversions(request: Request) -> Response:
         if result.status == "rejected":
             raise DomainError(result.message or "Invalid event.", code=result.code)
         status = 201 if result.status == "created" else 200
-        return ORJSONResponse(result.as_dict(), status_code=status)
+        return ORJSONResponse(conversion_result_json(result), status_code=status)
     counts = {
         s: sum(r.status == s for r in results)
         for s in ("created", "duplicate", "ignored", "rejected")
     }
-    return ORJSONResponse({"results": [r.as_dict() for r in results], **counts})
+    return ORJSONResponse({"results": [conversion_result_json(r) for r in results], **counts})
 
 
 ROUTES = [Route("/v2/handles/{handle}/conversions", post_conversions, methods=["POST"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from db.tables import AccessToken, Campaign, Link
+from resolvers.conversions import ConversionResult
 from resolvers.domain import iso
 from resolvers.funnels import HandleAnalytics
 from resolvers.health import HealthReport
@@ -92,6 +93,25 @@ def page_json(page: Page[Any], key: str, render: Any) -> dict[str, Any]:
         "hasMore": page.has_next,
         "total": page.total,
     }
+
+
+def conversion_result_json(result: ConversionResult) -> dict[str, Any]:
+    """One event's outcome: always index, status and eventId; the stored conversion's ids
+    when it was recorded; error and message when it was refused."""
+    out: dict[str, Any] = {
+        "index": result.index,
+        "status": result.status,
+        "eventId": result.event_id,
+    }
+    if result.conversion_id:
+        out |= {
+            "conversionId": result.conversion_id,
+            "campaignId": result.campaign_id,
+            "attributed": result.attributed,
+        }
+    if result.code:
+        out |= {"error": result.code, "message": result.message}
+    return out
 
 
 def analytics_json(result: HandleAnalytics) -> dict[str, Any]:
