@@ -69,7 +69,10 @@ class IngestWriter:
         probe_interval_s: float = 1.0,
         writers: int = 1,
         conversion_timeout_s: float = 30.0,
+        on_commit: Callable[[str, set[str]], object] | None = None,
     ) -> None:
+        """``on_commit(handle, campaign ids)`` reports each committed batch's changes (the
+        change hub's ``events_recorded``): these sessions track no statements."""
         self._sessions = sessions
         self.journal = journal
         self._budget = commit_budget_s
@@ -88,8 +91,7 @@ class IngestWriter:
         self._writers = writers
         self.stats = IngestStats()
         self._replay_set_aside = 0  # journaled clicks replay set aside, for its count
-        # Called after each commit with (handle, campaign ids touched).
-        self.on_commit: list[Callable[[str, set[str]], None]] = []
+        self._on_commit = on_commit
 
     @property
     def depth(self) -> int:
@@ -265,9 +267,9 @@ class IngestWriter:
                     r.campaign_id for r in job_results if r.status == "created" and r.campaign_id
                 )
                 job.future.set_result(job_results)
-        for callback in self.on_commit:
+        if self._on_commit is not None:
             for handle, campaign_ids in touched.items():
-                callback(handle, campaign_ids)
+                self._on_commit(handle, campaign_ids)
 
     async def _isolate(
         self, batch: list[_ClickJob | _ConversionJob], lane: ClickLane | None, cause: Exception

@@ -70,8 +70,8 @@ class Services:
         # what the redirect cached of that handle; recorded clicks and conversions do not.
         change_hub.listen(_forget_handle(link_cache, rules_cache), recorded_events=False)
         ingest = IngestWriter(
-            # Its batches report to the hub through on_commit, with their campaigns: its
-            # sessions need not (and the hot path spends nothing on) tracking statements.
+            # Its batches report to the hub themselves, with their campaigns: its sessions
+            # need not (and the hot path spends nothing on) tracking statements.
             make_session_factory(engine),
             batch_max=settings.ingest_batch_max,
             linger_ms=settings.ingest_batch_wait_ms,
@@ -79,8 +79,8 @@ class Services:
             journal=ClickJournal(settings.journal_dir) if settings.journal_enabled else None,
             commit_budget_s=settings.ingest_commit_budget_s,
             writers=1 if settings.is_sqlite else settings.ingest_writers,
+            on_commit=change_hub.events_recorded,
         )
-        ingest.on_commit.append(change_hub.events_recorded)
         redis = _redis_client(settings)
         read_router = None
         if settings.read_database_url:
