@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db.tables import Campaign, Conversion, OutboxEvent
+from tests.conftest import gql
 from tests.factories import SPRING, make_campaign, make_link
 
 SEED_TEST_CONVERSION = {
@@ -369,3 +370,29 @@ async def test_invalid_test_conversion_is_rejected_without_writes(client, tenant
         assert response.json()["message"]
     assert await count_conversions(ctx, tenant.handle, "strict-input") == 0
     assert await conversion_tested_events(ctx, tenant.handle) == []
+
+
+async def test_a_test_conversion_goes_through_the_group_commit_writer(
+    client, tenant, app, monkeypatch
+):
+    """Like every other conversion, on both doors: one writer, one rollup path."""
+    writer = app.state.services.ingest
+    calls: list[tuple[str, bool]] = []
+    real = writer.record_conversions
+
+    async def spying(account, handle, events, *, is_test=False):
+        calls.append((handle, is_test))
+        return await real(account, handle, events, is_test=is_test)
+
+    monkeypatch.setattr(writer, "record_conversions", spying)
+    await make_campaign(client, tenant, "grouped")
+    assert (await post_test_conversion(client, tenant, "grouped")).status_code == 201
+    body = await gql(
+        client,
+        'mutation($h: String!) { testConversion(handle: $h, campaignId: "grouped") '
+        "{ status conversion { test campaignId } } }",
+        tenant.auth(),
+        h=tenant.handle,
+    )
+    assert body["data"]["testConversion"]["conversion"] == {"test": True, "campaignId": "grouped"}
+    assert calls == [(tenant.handle, True), (tenant.handle, True)]
