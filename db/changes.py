@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import (
     BooleanClauseList,
     TextClause,
 )
+from sqlmodel import col
 
 from db.tables import Handle
 
@@ -83,7 +84,9 @@ def _row_handles(session: Session, row: Any) -> Iterable[str]:
     if table == "accounts":  # settings of the account (funnel stages): each of its handles
         if row in session.new:
             return ()  # nothing read before can depend on it
-        names = session.connection().execute(select(Handle.name).where(Handle.account_id == row.id))
+        names = session.connection().execute(
+            select(col(Handle.name)).where(col(Handle.account_id) == row.id)
+        )
         return list(names.scalars()) or (ANY_HANDLE,)
     return (ANY_HANDLE,)
 

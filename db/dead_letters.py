@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from db.engine import insert_for
-from db.tables import DeadLetter
+from db.tables import ClickRecord, DeadLetter, table_of
 
 _ERROR_MAX = 500
 
@@ -29,12 +29,9 @@ def _ascii(text: str, limit: int) -> str:
     return escaped[:limit]
 
 
-def click_letter(click: Any, error: BaseException | str) -> dict[str, Any]:
-    """A dead-letter row for ``click`` (a ClickRecord or Click)."""
-    if is_dataclass(click):
-        row = asdict(click)  # type: ignore[arg-type]
-    else:
-        row = {col.name: getattr(click, col.name) for col in click.__table__.columns}
+def click_letter(click: ClickRecord, error: BaseException | str) -> dict[str, Any]:
+    """A dead-letter row for ``click``."""
+    row = asdict(click)
     return _letter("click", str(row.get("account_id") or ""), str(row.get("id") or ""), row, error)
 
 
@@ -66,7 +63,7 @@ async def set_aside(sessions: async_sessionmaker[AsyncSession], rows: list[dict[
     async with sessions() as session:
         insert = insert_for(session)
         await session.execute(
-            insert(DeadLetter.__table__).on_conflict_do_nothing(
+            insert(table_of(DeadLetter)).on_conflict_do_nothing(
                 index_elements=["account_id", "id"]
             ),
             rows,
@@ -75,5 +72,5 @@ async def set_aside(sessions: async_sessionmaker[AsyncSession], rows: list[dict[
 
 
 async def count(connection: AsyncConnection) -> int:
-    result = await connection.execute(select(func.count()).select_from(DeadLetter.__table__))
+    result = await connection.execute(select(func.count()).select_from(table_of(DeadLetter)))
     return int(result.scalar_one())

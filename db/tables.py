@@ -16,8 +16,10 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
+    Table,
     Text,
 )
+from sqlalchemy.orm import class_mapper
 from sqlmodel import Field, SQLModel
 
 from db.types import UtcDateTime
@@ -31,6 +33,15 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` of a table model (SQLModel sets ``__table__`` but does not declare
+    it, so a type checker cannot see ``Click.__table__``)."""
+    table = class_mapper(model, configure=False).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
 
 
 def _ts(**kw: Any) -> Any:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from db.engine import make_engine
@@ -13,7 +14,7 @@ from db.types import UtcDateTime
 config = context.config
 
 
-def _render_item(kind: str, obj: Any, _autogen: Any) -> str | bool:
+def _render_item(kind: str, obj: Any, _autogen: AutogenContext) -> str | Literal[False]:
     # A migration names the column's DDL type, not the Python-side decorator.
     if kind == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
@@ -32,7 +33,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url: run migrations through db.migrate.upgrade")
+    engine = make_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

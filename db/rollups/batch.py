@@ -16,6 +16,9 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
+
 from db.bulk import pg_unnest_sql
 from db.faults import is_data_error
 from db.rollups.writes import (
@@ -34,16 +37,18 @@ from db.rollups.writes import (
 )
 from db.tables import (
     Click,
+    ClickRecord,
     RollupBreakdownDaily,
     RollupBreakdownWeekly,
     RollupCampaignDaily,
     RollupCampaignWeekly,
     RollupCubeDaily,
+    table_of,
 )
 
 log = logging.getLogger("funnelgate.ingest")
 
-CLICK_COLUMNS = tuple(col.name for col in Click.__table__.columns)
+CLICK_COLUMNS = tuple(col.name for col in table_of(Click).columns)
 _COLUMN_GETTERS = tuple(attrgetter(name) for name in CLICK_COLUMNS)
 
 # A click as a rollup fact (what db.rollups.writes._fact_rows builds in Python). Text keys sort
@@ -78,7 +83,7 @@ def _quoted(names: tuple[str, ...]) -> str:
 
 
 def _fold(
-    cte: str, table: Any, source: str, keys: tuple[str, ...], measures: tuple[str, ...]
+    cte: str, table: type[SQLModel], source: str, keys: tuple[str, ...], measures: tuple[str, ...]
 ) -> str:
     aggregates = ", ".join(sql_total(m) for m in measures)
     # Rows go in key order, so concurrent batches lock shared rollup rows in the same order.
@@ -95,7 +100,7 @@ def click_batch_sql() -> str:
     """The statement; parameters are one array per column of ``clicks``, in CLICK_COLUMNS
     order. It returns the number of clicks inserted."""
     insert = pg_unnest_sql(
-        Click.__table__,
+        table_of(Click),
         CLICK_COLUMNS,
         f'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING {_RETURNED}',
     )
@@ -140,12 +145,12 @@ def click_batch_sql() -> str:
     return f"WITH {', '.join(ctes)} SELECT count(*) FROM inserted"
 
 
-def click_batch_args(clicks: list[Any]) -> list[list[Any]]:
+def click_batch_args(clicks: list[ClickRecord]) -> list[list[Any]]:
     """One array per column, for ``click_batch_sql``."""
     return [[get(c) for c in clicks] for get in _COLUMN_GETTERS]
 
 
-async def write_click_batch(connection: Any, clicks: list[Any]) -> int:
+async def write_click_batch(connection: Any, clicks: list[ClickRecord]) -> int:
     """Insert ``clicks`` and their rollups on a raw asyncpg connection (autocommit: the
     statement is the transaction). Returns how many were new."""
     return int(await connection.fetchval(click_batch_sql(), *click_batch_args(clicks)))
@@ -170,12 +175,12 @@ class ClickLane:
     timeout's cancellation included); the next batch reconnects.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._conn: Any = None
-        self._raw: Any = None
+        self._conn: AsyncConnection | None = None
+        self._raw: Any = None  # the asyncpg connection under it (asyncpg has no types)
 
-    async def write(self, clicks: list[Any]) -> int:
+    async def write(self, clicks: list[ClickRecord]) -> int:
         try:
             for attempt in range(3):
                 reused = self._raw is not None

@@ -7,22 +7,24 @@ together. Measures are additive, so concurrent batches merge with ``count = coun
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
 from db.bulk import pg_insert_unnest
 from db.tables import (
-    Click,
+    ClickRecord,
     Conversion,
     RollupBreakdownDaily,
     RollupBreakdownWeekly,
     RollupCampaignDaily,
     RollupCampaignWeekly,
     RollupCubeDaily,
+    table_of,
 )
 
 BREAKDOWN_DIMENSIONS = ("source", "medium", "country", "device", "link", "segment")
@@ -50,7 +52,9 @@ def sql_total(measure: str) -> str:
     return f'max("{measure}")' if measure == "last_seen_at" else f'sum("{measure}")'
 
 
-def _fact_rows(clicks: Iterable[Click], conversions: Iterable[Conversion]) -> list[dict[str, Any]]:
+def _fact_rows(
+    clicks: Iterable[ClickRecord], conversions: Iterable[Conversion]
+) -> list[dict[str, Any]]:
     """Normalise clicks and conversions to one fact shape with additive measures."""
     facts: list[dict[str, Any]] = []
     for c in clicks:
@@ -127,7 +131,7 @@ def _aggregate(
 
 async def _upsert(
     session: AsyncSession,
-    table: Any,
+    table: type[SQLModel],
     rows: list[dict[str, Any]],
     keys: tuple[str, ...],
     measures: tuple[str, ...],
@@ -137,11 +141,11 @@ async def _upsert(
     # Sorted so that concurrent batches lock rollup rows in the same order (no deadlocks).
     rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
     if session.bind.dialect.name == "postgresql":
-        await pg_insert_unnest(session, table.__table__, rows, _pg_conflict(table, keys, measures))
+        await pg_insert_unnest(session, table_of(table), rows, _pg_conflict(table, keys, measures))
         return
-    stmt = sqlite_insert(table.__table__)
+    stmt = sqlite_insert(table_of(table))
     excluded = stmt.excluded
-    col = table.__table__.c
+    col = table_of(table).c
     sets: dict[str, Any] = {}
     for m in measures:
         if m == "last_seen_at":
@@ -151,7 +155,7 @@ async def _upsert(
     await session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=sets), rows)
 
 
-def _pg_conflict(table: Any, keys: tuple[str, ...], measures: tuple[str, ...]) -> str:
+def _pg_conflict(table: type[SQLModel], keys: tuple[str, ...], measures: tuple[str, ...]) -> str:
     name = table.__tablename__
     sets = []
     for m in measures:
@@ -165,10 +169,10 @@ def _pg_conflict(table: Any, keys: tuple[str, ...], measures: tuple[str, ...]) -
     return f"ON CONFLICT ({targets}) DO UPDATE SET {', '.join(sets)}"
 
 
-def _key(table: Any) -> tuple[str, ...]:
+def _key(table: type[SQLModel]) -> tuple[str, ...]:
     """A rollup's grouping key: its primary key, which its upserts' ON CONFLICT names, in
     the key's own order (the order rows are locked in)."""
-    return tuple(column.name for column in table.__table__.primary_key.columns)
+    return tuple(column.name for column in table_of(table).primary_key.columns)
 
 
 _CAMPAIGN_KEYS = _key(RollupCampaignDaily)
@@ -186,8 +190,8 @@ def _in_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def rollup_upserts(
-    clicks: Iterable[Any], conversions: Iterable[Any]
-) -> list[tuple[Any, list[dict[str, Any]], tuple[str, ...], tuple[str, ...]]]:
+    clicks: Iterable[ClickRecord], conversions: Iterable[Conversion]
+) -> list[tuple[type[SQLModel], list[dict[str, Any]], tuple[str, ...], tuple[str, ...]]]:
     """(table, rows, key columns, measures) for each rollup table, rows aggregated."""
     facts = _fact_rows(clicks, conversions)
     if not facts:
@@ -223,7 +227,7 @@ def rollup_upserts(
 
 
 async def apply_rollups(
-    session: AsyncSession, clicks: Iterable[Click], conversions: Iterable[Conversion]
+    session: AsyncSession, clicks: Iterable[ClickRecord], conversions: Iterable[Conversion]
 ) -> None:
     for table, rows, keys, measures in rollup_upserts(clicks, conversions):
         await _upsert(session, table, rows, keys, measures)
@@ -255,5 +259,5 @@ def weekly_fill(dialect: str) -> list[str]:
     return statements
 
 
-def local_day(moment: datetime, tz: Any) -> date:
+def local_day(moment: datetime, tz: tzinfo) -> date:
     return moment.astimezone(tz).date()

@@ -6,7 +6,7 @@ Create Date: 2026-11-23 01:25:16.597756
 """
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0001"

@@ -7,7 +7,7 @@ Create Date: 2026-11-23 01:30:54.301731
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes
 
 
 revision = "0002"

@@ -7,7 +7,7 @@ Create Date: 2026-11-23 01:38:50.515262
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes
 
 
 revision = "0003"

@@ -6,6 +6,8 @@ Revises: 0005
 Create Date: 2026-11-23
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -51,7 +53,7 @@ LENGTHS = {
 }
 
 
-def _key_column(name: str) -> sa.Column:
+def _key_column(name: str) -> sa.Column[Any]:
     if name == "week":
         return sa.Column(name, sa.Date(), nullable=False)
     if name == "phase":
