@@ -120,7 +120,7 @@ async def ingest_events(
     session: AsyncSession,
     account: AccountInfo,
     handle: str,
-    events: list[ConversionInput | DomainError],
+    events: Sequence[ConversionInput | DomainError],
     *,
     is_test: bool = False,
     recorded_sink: list[Conversion] | None = None,

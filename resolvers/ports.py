@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from db.tables import Click
+    from db.tables import ClickRecord
     from resolvers.accounts import AccountInfo
     from resolvers.conversions import ConversionInput, ConversionResult
     from resolvers.errors import DomainError
@@ -68,4 +68,4 @@ class RulesLookup(Protocol):
 class ClickRecorder(Protocol):
     """Queues a click for the group-commit writer; returns once it is durable."""
 
-    async def record(self, click: Click) -> None: ...
+    async def record(self, click: ClickRecord) -> None: ...

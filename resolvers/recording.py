@@ -3,8 +3,9 @@ journal replay, bulk loaders and the demo commit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,25 +14,33 @@ from db.dialect import is_postgresql
 from db.engine import insert_for
 from db.rollups.batch import ClickLane
 from db.rollups.writes import apply_rollups
-from db.tables import Click, Conversion
+from db.tables import Click, ClickRecord, Conversion, table_of
+
+if TYPE_CHECKING:  # resolvers.conversions imports this module
+    from resolvers.accounts import AccountInfo
+    from resolvers.conversions import ConversionInput, ConversionResult
+    from resolvers.errors import DomainError
+
+_CLICKS = table_of(Click)
+_CLICK_COLUMNS = tuple(col.name for col in _CLICKS.columns)
 
 
 @dataclass
 class ConversionBatch:
     """One caller's conversion events, written together inside a larger transaction."""
 
-    account: Any
+    account: AccountInfo
     handle: str
-    events: list[Any]
+    events: list[ConversionInput | DomainError]
     is_test: bool
 
 
 async def write_batch(
     sessions: async_sessionmaker[AsyncSession],
-    clicks: list[Click],
-    conversion_jobs: list[ConversionBatch],
+    clicks: list[ClickRecord],
+    conversion_jobs: Sequence[ConversionBatch],
     lane: ClickLane | None = None,
-) -> dict[int, Any]:
+) -> dict[int, list[ConversionResult]]:
     """One transaction: clicks, then each conversion job, then one rollup upsert per table.
 
     Clicks go first so a conversion may name a click of the same batch. Only rows really
@@ -48,23 +57,23 @@ async def write_batch(
             if lane is None:
                 await batch_lane.close()
         return {}
-    results: dict[int, Any] = {}
+    results: dict[int, list[ConversionResult]] = {}
     async with sessions() as session:
-        inserted_clicks: list[Click] = []
+        inserted_clicks: list[ClickRecord] = []
         if clicks:
             rows = [_row(c) for c in clicks]
             if is_postgresql(session):
                 result = await pg_insert_unnest(
                     session,
-                    Click.__table__,
+                    _CLICKS,
                     rows,
                     'ON CONFLICT ("account_id", "id") DO NOTHING RETURNING "id"',
                 )
             else:
                 result = await session.execute(
-                    insert_for(session)(Click.__table__)
+                    insert_for(session)(_CLICKS)
                     .on_conflict_do_nothing(index_elements=["account_id", "id"])
-                    .returning(Click.__table__.c.id),
+                    .returning(_CLICKS.c.id),
                     rows,
                 )
             inserted = set(result.scalars().all())
@@ -84,10 +93,12 @@ async def write_batch(
     return results
 
 
-async def write_clicks(sessions: async_sessionmaker[AsyncSession], clicks: list[Click]) -> None:
+async def write_clicks(
+    sessions: async_sessionmaker[AsyncSession], clicks: list[ClickRecord]
+) -> None:
     """Insert ``clicks`` and their rollups in one transaction (bulk loaders, the demo)."""
     await write_batch(sessions, clicks, [])
 
 
-def _row(click: Click) -> dict[str, object]:
-    return {col.name: getattr(click, col.name) for col in Click.__table__.columns}
+def _row(click: ClickRecord) -> dict[str, object]:
+    return {name: getattr(click, name) for name in _CLICK_COLUMNS}

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,9 +22,13 @@ from app.runtime.telemetry import INGEST_BATCH_SIZE, INGEST_DEAD_LETTERS, INGEST
 from db.dead_letters import click_letter, set_aside, unreadable_letter
 from db.faults import is_data_error
 from db.rollups.batch import ClickLane
-from db.tables import Click
+from db.tables import ClickRecord
 from resolvers.errors import DomainError, InvalidInput, Overloaded, Unavailable
 from resolvers.recording import ConversionBatch, write_batch
+
+if TYPE_CHECKING:
+    from resolvers.accounts import AccountInfo
+    from resolvers.conversions import ConversionInput, ConversionResult
 
 log = logging.getLogger("funnelgate.ingest")
 
@@ -43,13 +47,13 @@ class IngestStats:
 
 @dataclass
 class _ClickJob:
-    click: Click
-    future: asyncio.Future[Any]
+    click: ClickRecord
+    future: asyncio.Future[None]
 
 
 @dataclass
 class _ConversionJob(ConversionBatch):
-    future: asyncio.Future[Any]
+    future: asyncio.Future[list[ConversionResult]]
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +111,7 @@ class IngestWriter:
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(
-                    self._run(ClickLane(self._sessions.kw.get("bind"))), name=f"ingest-writer-{i}"
+                    self._run(ClickLane(self._sessions.kw["bind"])), name=f"ingest-writer-{i}"
                 )
                 for i in range(self._writers)
             ]
@@ -131,25 +135,33 @@ class IngestWriter:
         if self.journal is not None:
             self.journal.close()
 
-    async def _submit(self, job: _ClickJob | _ConversionJob) -> Any:
+    async def _submit(self, job: _ClickJob | _ConversionJob) -> None:
         if not self._tasks:
             await self.start()
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull as exc:
             raise Overloaded("Ingest queue full, retry shortly") from exc
-        return await job.future
 
-    async def record(self, click: Click) -> None:
+    async def record(self, click: ClickRecord) -> None:
         """Return once ``click`` is committed; Overloaded when the queue is full."""
-        await self._submit(_ClickJob(click, asyncio.get_running_loop().create_future()))
+        job = _ClickJob(click, asyncio.get_running_loop().create_future())
+        await self._submit(job)
+        await job.future
 
     async def record_conversions(
-        self, account: Any, handle: str, events: Sequence[Any], *, is_test: bool = False
-    ) -> Any:
+        self,
+        account: AccountInfo,
+        handle: str,
+        events: Sequence[ConversionInput | DomainError],
+        *,
+        is_test: bool = False,
+    ) -> list[ConversionResult]:
         """Return the per-event results once the batch carrying them has committed."""
         future = asyncio.get_running_loop().create_future()
-        return await self._submit(_ConversionJob(account, handle, list(events), is_test, future))
+        job = _ConversionJob(account, handle, list(events), is_test, future)
+        await self._submit(job)
+        return await job.future
 
     async def _run(self, lane: ClickLane) -> None:
         try:
@@ -201,8 +213,8 @@ class IngestWriter:
 
     async def _commit(
         self,
-        batch: list[_ClickJob | _ConversionJob],
-        clicks: list[Click],
+        batch: Sequence[_ClickJob | _ConversionJob],
+        clicks: list[ClickRecord],
         conversion_jobs: list[_ConversionJob],
         lane: ClickLane | None = None,
     ) -> bool:
@@ -244,7 +256,10 @@ class IngestWriter:
         return True
 
     def _committed(
-        self, batch: list[_ClickJob | _ConversionJob], clicks: list[Click], results: dict[int, Any]
+        self,
+        batch: Sequence[_ClickJob | _ConversionJob],
+        clicks: list[ClickRecord],
+        results: dict[int, list[ConversionResult]],
     ) -> None:
         self.stats.batches += 1
         self.stats.clicks += len(clicks)
@@ -272,7 +287,7 @@ class IngestWriter:
                 self._on_commit(handle, campaign_ids)
 
     async def _isolate(
-        self, batch: list[_ClickJob | _ConversionJob], lane: ClickLane | None, cause: Exception
+        self, batch: Sequence[_ClickJob | _ConversionJob], lane: ClickLane | None, cause: Exception
     ) -> None:
         """Commit what ``batch`` holds apart from the events that made it fail."""
         if len(batch) > 1:
@@ -303,7 +318,7 @@ class IngestWriter:
             return
         middle = len(job.events) // 2
         loop = asyncio.get_running_loop()
-        results: list[Any] = []
+        results: list[ConversionResult] = []
         for offset, events in ((0, job.events[:middle]), (middle, job.events[middle:])):
             part = _ConversionJob(
                 job.account, job.handle, events, job.is_test, loop.create_future()
@@ -337,7 +352,7 @@ class IngestWriter:
                 return
         _settle(job.future, _refusal("The click", cause))
 
-    async def _set_aside(self, clicks: list[Click], cause: Exception) -> None:
+    async def _set_aside(self, clicks: list[ClickRecord], cause: Exception) -> None:
         await set_aside(self._sessions, [click_letter(c, _describe(cause)) for c in clicks])
         self.stats.dead_lettered += len(clicks)
         INGEST_DEAD_LETTERS.labels("click").inc(len(clicks))
@@ -345,16 +360,16 @@ class IngestWriter:
 
     async def _journal_batch(
         self,
-        batch: list[_ClickJob | _ConversionJob],
-        clicks: list[Click],
+        batch: Sequence[_ClickJob | _ConversionJob],
+        clicks: list[ClickRecord],
         conversion_jobs: list[_ConversionJob],
         cause: BaseException | None,
     ) -> None:
         """Clicks are acknowledged once fsync'd to the journal; conversions get a 503."""
         unavailable = Unavailable("Database unavailable; retry the conversions shortly.")
-        for job in conversion_jobs:
-            if not job.future.done():
-                job.future.set_exception(unavailable)
+        for conversion_job in conversion_jobs:
+            if not conversion_job.future.done():
+                conversion_job.future.set_exception(unavailable)
         if not clicks:
             return
         assert self.journal is not None
@@ -369,7 +384,7 @@ class IngestWriter:
             return
         self.stats.journaled += len(clicks)
         for job in batch:
-            if not job.future.done():
+            if isinstance(job, _ClickJob) and not job.future.done():  # conversions: above
                 job.future.set_result(None)
 
     async def replay_journal(self) -> int:
@@ -387,7 +402,7 @@ class IngestWriter:
         self.stats.replayed += replayed
         return replayed
 
-    async def _replay_chunk(self, chunk: list[Click]) -> None:
+    async def _replay_chunk(self, chunk: list[ClickRecord]) -> None:
         try:
             await asyncio.wait_for(write_batch(self._sessions, chunk, []), self._budget * 5)
         except Exception as exc:
@@ -434,7 +449,9 @@ def _refusal(what: str, cause: BaseException) -> InvalidInput:
     return InvalidInput(f"{what} could not be stored: {_describe(cause)}")
 
 
-def _rejected(index: int, event: Any, exc: DomainError) -> Any:
+def _rejected(
+    index: int, event: ConversionInput | DomainError, exc: DomainError
+) -> ConversionResult:
     from resolvers.conversions import ConversionResult
 
     event_id = getattr(event, "event_id", None)

@@ -19,14 +19,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from db.tables import Click, ClickRecord
+from db.tables import Click, ClickRecord, table_of
 
 log = logging.getLogger("funnelgate.journal")
 REPLAY_CHUNK = 500
+_COLUMNS = tuple(col.name for col in table_of(Click).columns)
 
 
-def _encode(click: Click) -> str:
-    row = {col.name: getattr(click, col.name) for col in Click.__table__.columns}
+def _encode(click: ClickRecord) -> str:
+    row = {name: getattr(click, name) for name in _COLUMNS}
     row["occurred_at"] = click.occurred_at.isoformat()
     row["day"] = click.day.isoformat()
     return json.dumps(row, separators=(",", ":"))
@@ -85,7 +86,7 @@ class ClickJournal:
             self._pending = 0
         return self._file
 
-    def append(self, clicks: list[Click]) -> None:
+    def append(self, clicks: list[ClickRecord]) -> None:
         """Write and fsync ``clicks``; once this returns they survive a crash."""
         handle = self._open()
         handle.write("".join(_encode(c) + "\n" for c in clicks))
@@ -107,7 +108,7 @@ class ClickJournal:
 
     async def replay(
         self,
-        write: Callable[[list[Click]], Awaitable[Any]],
+        write: Callable[[list[ClickRecord]], Awaitable[Any]],
         set_aside: Callable[[str, Exception], Awaitable[Any]] | None = None,
     ) -> int:
         """Replay every unheld journal file through ``write``; return clicks replayed.
@@ -126,7 +127,7 @@ class ClickJournal:
 
     async def _replay(
         self,
-        write: Callable[[list[Click]], Awaitable[Any]],
+        write: Callable[[list[ClickRecord]], Awaitable[Any]],
         set_aside: Callable[[str, Exception], Awaitable[Any]] | None,
     ) -> int:
         replayed = 0
@@ -144,7 +145,7 @@ class ClickJournal:
                     continue  # a live process still writes it
                 if not path.exists():
                     continue  # replayed and removed by another process meanwhile
-                chunk: list[Click] = []
+                chunk: list[ClickRecord] = []
                 lines = 0
                 for line in handle:
                     if not line.endswith("\n"):
@@ -177,5 +178,5 @@ class ClickJournal:
         return any(self.directory.glob("clicks-*.jsonl"))
 
 
-async def to_thread_append(journal: ClickJournal, clicks: list[Click]) -> None:
+async def to_thread_append(journal: ClickJournal, clicks: list[ClickRecord]) -> None:
     await asyncio.to_thread(journal.append, clicks)
