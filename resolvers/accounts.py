@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.tables import Account, Handle
 from resolvers.context import Context
@@ -77,7 +78,7 @@ async def create_account(
         if await session.get(Account, account_id) is not None:
             raise Conflict(f"Account '{account_id}' already exists.", code="account_conflict")
         taken = (
-            (await session.execute(select(Handle.name).where(Handle.name.in_(handles))))
+            (await session.execute(select(col(Handle.name)).where(col(Handle.name).in_(handles))))
             .scalars()
             .all()
         )
@@ -109,8 +110,8 @@ async def account_for_handle(session: AsyncSession, handle: str) -> AccountInfo:
     row = (
         await session.execute(
             select(Account)
-            .join(Handle, Handle.account_id == Account.id)
-            .where(Handle.name == handle)
+            .join(Handle, col(Handle.account_id) == col(Account.id))
+            .where(col(Handle.name) == handle)
         )
     ).scalar_one_or_none()
     if row is None:
@@ -127,7 +128,11 @@ async def get_account(session: AsyncSession, account_id: str) -> AccountInfo:
 
 async def handles_of_account(session: AsyncSession, account_id: str) -> list[str]:
     return list(
-        (await session.execute(select(Handle.name).where(Handle.account_id == account_id)))
+        (
+            await session.execute(
+                select(col(Handle.name)).where(col(Handle.account_id) == account_id)
+            )
+        )
         .scalars()
         .all()
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from jwt.utils import base64url_decode, base64url_encode
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from db.tables import AccessToken
 from resolvers.context import Context
@@ -115,7 +116,7 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
         row = _check_pat(
             (
                 await session.execute(
-                    select(AccessToken).where(AccessToken.token_hash == hash_token(token))
+                    select(AccessToken).where(col(AccessToken.token_hash) == hash_token(token))
                 )
             ).scalar_one_or_none(),
             now,
@@ -123,7 +124,7 @@ async def _principal_from_pat(ctx: Context, token: str) -> Principal:
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
             await session.execute(
                 update(AccessToken)
-                .where(AccessToken.handle == row.handle, AccessToken.id == row.id)
+                .where(col(AccessToken.handle) == row.handle, col(AccessToken.id) == row.id)
                 .values(last_used_at=now)
             )
             await session.commit()

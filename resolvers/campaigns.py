@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.dialect import locked_for_update
 from db.tables import Campaign
@@ -54,7 +55,9 @@ async def load_campaign(session: AsyncSession, handle: str, campaign_id: str) ->
         raise campaign_not_found(campaign_id)
     row = (
         await session.execute(
-            select(Campaign).where(Campaign.handle == handle, Campaign.campaign_id == campaign_id)
+            select(Campaign).where(
+                col(Campaign.handle) == handle, col(Campaign.campaign_id) == campaign_id
+            )
         )
     ).scalar_one_or_none()
     if row is None:
@@ -116,16 +119,16 @@ async def list_campaigns(
 ) -> Page[Campaign]:
     """Newest first, keyset-paginated."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
-    where = [Campaign.handle == handle]
+    where = [col(Campaign.handle) == handle]
     if status is not None:
-        where.append(Campaign.status == status.value)
+        where.append(col(Campaign.status) == status.value)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         return await keyset_page(
             session,
             Campaign,
             where,
-            (Campaign.created_at, Campaign.campaign_id),
+            (col(Campaign.created_at), col(Campaign.campaign_id)),
             descending=True,
             first=first,
             after=after,
@@ -159,7 +162,7 @@ async def update_campaign(
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         query = select(Campaign).where(
-            Campaign.handle == handle, Campaign.campaign_id == campaign_id
+            col(Campaign.handle) == handle, col(Campaign.campaign_id) == campaign_id
         )
         row = (await session.execute(locked_for_update(query))).scalar_one_or_none()
         if row is None:

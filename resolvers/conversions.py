@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.engine import insert_for
 from db.rollups.writes import apply_rollups, local_day
-from db.tables import Campaign, Click, Conversion
+from db.tables import Campaign, Click, Conversion, table_of
 from resolvers import outbox
 from resolvers.accounts import AccountInfo, account_for_handle
 from resolvers.campaigns import load_campaign
@@ -37,6 +38,7 @@ from resolvers.principal import TEST_CONVERSION, WRITE_CONVERSIONS, authorize
 from resolvers.storable import check_timestamp, json_problem
 
 MAX_BATCH = 1000
+_CONVERSIONS = table_of(Conversion)
 MAX_METADATA_BYTES = 8192
 
 
@@ -141,20 +143,20 @@ async def ingest_events(
     click_ids = {e.click_id for _, e in good if e.click_id}
     clicks: dict[str, Click] = {}
     if click_ids:
-        rows = await session.execute(
-            select(Click).where(Click.handle == handle, Click.id.in_(click_ids))
+        click_rows = await session.execute(
+            select(Click).where(col(Click.handle) == handle, col(Click.id).in_(click_ids))
         )
-        clicks = {c.id: c for c in rows.scalars()}
+        clicks = {c.id: c for c in click_rows.scalars()}
     campaign_ids = {e.campaign_id for _, e in good if e.campaign_id}
     campaign_ids |= {c.campaign_id for c in clicks.values() if c.campaign_id}
     campaigns: dict[str, Campaign] = {}
     if campaign_ids:
-        rows = await session.execute(
+        campaign_rows = await session.execute(
             select(Campaign).where(
-                Campaign.handle == handle, Campaign.campaign_id.in_(campaign_ids)
+                col(Campaign.handle) == handle, col(Campaign.campaign_id).in_(campaign_ids)
             )
         )
-        campaigns = {c.campaign_id: c for c in rows.scalars()}
+        campaigns = {c.campaign_id: c for c in campaign_rows.scalars()}
 
     to_insert: list[tuple[int, Conversion]] = []
     seen_in_batch: set[str] = set()
@@ -231,9 +233,9 @@ async def ingest_events(
     if to_insert:
         insert = insert_for(session)
         stmt = (
-            insert(Conversion.__table__)
+            insert(_CONVERSIONS)
             .on_conflict_do_nothing(index_elements=["account_id", "handle", "event_id"])
-            .returning(Conversion.__table__.c.event_id)
+            .returning(_CONVERSIONS.c.event_id)
         )
         # One multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING: the rows it returns are
         # exactly the events this call recorded, even against a concurrent duplicate.
@@ -270,10 +272,9 @@ async def ingest_events(
 
 
 def _row_dict(conv: Conversion) -> dict[str, Any]:
-    table = Conversion.__table__
     values = {
         c.name: getattr(conv, c.key if c.key != "metadata" else "event_metadata")
-        for c in table.columns
+        for c in _CONVERSIONS.columns
     }
     values["metadata"] = conv.event_metadata
     return values
@@ -334,13 +335,16 @@ async def test_conversion(
         account = await account_for_handle(session, handle)
         campaign = await load_campaign(session, handle, campaign_id)
         try:
-            event = ConversionInput(
-                eventType=data.event_type or campaign.conversion_event_type,
-                eventId=data.event_id or "test_" + uuid.uuid4().hex,
-                campaignId=campaign_id,
-                value=data.value,
-                currency=data.currency,
-                metadata=data.metadata,
+            # By the wire (alias) names, the only ones ConversionInput accepts.
+            event = ConversionInput.model_validate(
+                {
+                    "eventType": data.event_type or campaign.conversion_event_type,
+                    "eventId": data.event_id or "test_" + uuid.uuid4().hex,
+                    "campaignId": campaign_id,
+                    "value": data.value,
+                    "currency": data.currency,
+                    "metadata": data.metadata,
+                }
             )
         except ValidationError as exc:  # e.g. a bad eventType, currency or oversized metadata
             raise InvalidInput(describe_validation_error(exc)) from exc
@@ -353,7 +357,7 @@ async def test_conversion(
         stored = (
             await session.execute(
                 select(Conversion).where(
-                    Conversion.handle == handle, Conversion.event_id == result.event_id
+                    col(Conversion.handle) == handle, col(Conversion.event_id) == result.event_id
                 )
             )
         ).scalar_one()

@@ -10,7 +10,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from db.rollups.writes import local_day
@@ -157,13 +157,13 @@ async def load_demo(
 
 
 def _events_for(
-    rng: random.Random, clicks: list[ClickRecord], conversion_types: dict[str, str], now
+    rng: random.Random, clicks: list[ClickRecord], conversion_types: dict[str, str], now: datetime
 ) -> list[ConversionInput]:
     events: list[ConversionInput] = []
     for click in clicks:
         if click.is_bot:
             continue
-        steps = []
+        steps: list[tuple[str, float | None]] = []
         if rng.random() < 0.30:
             steps.append(("view_item", None))
         if rng.random() < 0.10:
@@ -176,14 +176,17 @@ def _events_for(
             steps.append((conv, value))
         for event_type, value in steps:
             at = min(click.occurred_at + timedelta(minutes=rng.randint(1, 90)), now)
+            # By the wire (alias) names, the only ones ConversionInput accepts.
             events.append(
-                ConversionInput(
-                    eventType=event_type,
-                    clickId=click.id,
-                    value=value,
-                    currency="USD" if value is not None else None,
-                    eventId=f"demo-{click.id}-{event_type}",
-                    occurredAt=at,
+                ConversionInput.model_validate(
+                    {
+                        "eventType": event_type,
+                        "clickId": click.id,
+                        "value": value,
+                        "currency": "USD" if value is not None else None,
+                        "eventId": f"demo-{click.id}-{event_type}",
+                        "occurredAt": at,
+                    }
                 )
             )
     return events

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import Any
 
 
 class GoalType(str, Enum):
@@ -108,7 +109,7 @@ RESERVED_HANDLES = frozenset(
     }
 )
 
-DEFAULT_FUNNEL_STAGES: list[dict[str, object]] = [
+DEFAULT_FUNNEL_STAGES: list[dict[str, Any]] = [
     {"name": "clicks", "eventTypes": []},
     {"name": "microconversions", "eventTypes": ["microconversion", "view_item"]},
     {"name": "add-to-cart", "eventTypes": ["add_to_cart"]},

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+if TYPE_CHECKING:
+    from aiodataloader import DataLoader
 
 from db.rollups.reads import (
     BREAKDOWN_DIMENSIONS,
@@ -238,11 +242,13 @@ async def handle_analytics(
         campaigns = dict(
             (
                 await session.execute(
-                    select(Campaign.campaign_id, Campaign.conversion_event_type).where(
-                        Campaign.handle == handle
+                    select(col(Campaign.campaign_id), col(Campaign.conversion_event_type)).where(
+                        col(Campaign.handle) == handle
                     )
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         return account, await load_funnels(session, account, handle, campaigns, days, include_test)
 
@@ -256,6 +262,10 @@ async def handle_analytics(
     return HandleAnalytics(aggregate, top[:MAX_CAMPAIGN_FUNNELS])
 
 
+# (handle, campaign id, conversion event type, date range, include test)
+FunnelKey = tuple[str, str, str, str | None, bool]
+
+
 class FunnelLoader:
     """Per-request batching of Campaign.funnel: one pair of statements per distinct
     (handle, date range, includeTest), whatever the number of campaigns on the page."""
@@ -264,7 +274,7 @@ class FunnelLoader:
         from aiodataloader import DataLoader
 
         self._ctx = ctx
-        self.loader: Any = DataLoader(self._batch, cache=True)
+        self.loader: DataLoader[FunnelKey, Funnel] = DataLoader(self._batch, cache=True)
 
     async def load(
         self,
@@ -278,7 +288,7 @@ class FunnelLoader:
             (handle, campaign_id, conversion_event_type, date_range, include_test)
         )
 
-    async def _batch(self, keys: list[tuple[str, str, str, str | None, bool]]) -> list[Funnel]:
+    async def _batch(self, keys: list[FunnelKey]) -> list[Funnel]:
         groups: dict[tuple[str, str | None, bool], dict[str, str]] = defaultdict(dict)
         for handle, cid, conv, date_range, include_test in keys:
             authorize(self._ctx.principal, handle, READ_ANALYTICS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from db.tables import Campaign, Link, RollupCampaignDaily
 from resolvers.accounts import account_for_handle
@@ -150,20 +151,24 @@ async def campaign_health(ctx: Context, handle: str, campaign_id: str) -> Health
         if campaign.primary_slug:
             link = (
                 await session.execute(
-                    select(Link).where(Link.handle == handle, Link.slug == campaign.primary_slug)
+                    select(Link).where(
+                        col(Link.handle) == handle, col(Link.slug) == campaign.primary_slug
+                    )
                 )
             ).scalar_one_or_none()
         totals = dict(
             (
                 await session.execute(
-                    select(RollupCampaignDaily.kind, func.sum(RollupCampaignDaily.count))
+                    select(col(RollupCampaignDaily.kind), func.sum(col(RollupCampaignDaily.count)))
                     .where(
-                        RollupCampaignDaily.handle == handle,
-                        RollupCampaignDaily.campaign_id == campaign_id,
+                        col(RollupCampaignDaily.handle) == handle,
+                        col(RollupCampaignDaily.campaign_id) == campaign_id,
                     )
-                    .group_by(RollupCampaignDaily.kind)
+                    .group_by(col(RollupCampaignDaily.kind))
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
     clicks = int(totals.get("click") or 0) + int(totals.get("bot") or 0)
     conversions = int(totals.get("event") or 0)

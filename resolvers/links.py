@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.dialect import locked_for_update
 from db.tables import Link
@@ -49,7 +51,9 @@ async def load_link(session: AsyncSession, handle: str, slug: str) -> Link:
     if unstorable_reason(slug) is not None:  # cannot exist, nor be compared
         raise link_not_found(slug)
     row = (
-        await session.execute(select(Link).where(Link.handle == handle, Link.slug == slug))
+        await session.execute(
+            select(Link).where(col(Link.handle) == handle, col(Link.slug) == slug)
+        )
     ).scalar_one_or_none()
     if row is None:
         raise link_not_found(slug)
@@ -66,7 +70,7 @@ async def upsert_link(ctx: Context, handle: str, slug: str, data: LinkUpsert) ->
         account = await account_for_handle(session, handle)
         if data.campaign_id is not None:
             await load_campaign(session, handle, data.campaign_id)
-        query = select(Link).where(Link.handle == handle, Link.slug == slug)
+        query = select(Link).where(col(Link.handle) == handle, col(Link.slug) == slug)
         row = (await session.execute(locked_for_update(query))).scalar_one_or_none()
         created = row is None
         if row is None:
@@ -104,13 +108,13 @@ async def list_links(
 ) -> Page[Link]:
     """Ordered by slug, keyset-paginated; optionally only one campaign's links."""
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
-    where = [Link.handle == handle]
+    where = [col(Link.handle) == handle]
     if campaign_id is not None:
         check_text(campaign_id, "campaignId")
-        where.append(Link.campaign_id == campaign_id)
+        where.append(col(Link.campaign_id) == campaign_id)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        return await keyset_page(session, Link, where, (Link.slug,), first=first, after=after)
+        return await keyset_page(session, Link, where, (col(Link.slug),), first=first, after=after)
 
 
 async def delete_link(ctx: Context, handle: str, slug: str) -> None:
@@ -119,7 +123,10 @@ async def delete_link(ctx: Context, handle: str, slug: str) -> None:
         raise link_not_found(slug)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        result = await session.execute(delete(Link).where(Link.handle == handle, Link.slug == slug))
-        if result.rowcount == 0:
+        result = await session.execute(
+            delete(Link).where(col(Link.handle) == handle, col(Link.slug) == slug)
+        )
+        # SQLAlchemy 2.0 types every result as Result; a DML statement's has rowcount.
+        if cast(CursorResult[Any], result).rowcount == 0:
             raise link_not_found(slug)
         await session.commit()

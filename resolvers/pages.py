@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.dialect import locked_for_update, write_lock
 from db.tables import Campaign, SitePage, SitePageVersion
@@ -131,8 +132,8 @@ async def _lock_campaign(session: AsyncSession, handle: str, campaign_id: str) -
     time: FOR UPDATE on PostgreSQL; on SQLite a first write takes the database write lock."""
     if unstorable_reason(campaign_id) is not None:  # no campaign has such an id
         raise campaign_not_found(campaign_id)
-    where = (Campaign.handle == handle, Campaign.campaign_id == campaign_id)
-    await write_lock(session, Campaign.updated_at, *where)
+    where = (col(Campaign.handle) == handle, col(Campaign.campaign_id) == campaign_id)
+    await write_lock(session, col(Campaign.updated_at), *where)
     query = locked_for_update(select(Campaign).where(*where))
     row = (await session.execute(query)).scalar_one_or_none()
     if row is None:
@@ -142,13 +143,15 @@ async def _lock_campaign(session: AsyncSession, handle: str, campaign_id: str) -
 
 async def _check_slug_free(session: AsyncSession, handle: str, campaign_id: str, slug: str) -> None:
     """A page slug belongs to one campaign of a handle: as its latest page or its published one."""
-    page_owner = select(SitePage.campaign_id).where(
-        SitePage.handle == handle, SitePage.page_slug == slug, SitePage.campaign_id != campaign_id
+    page_owner = select(col(SitePage.campaign_id)).where(
+        col(SitePage.handle) == handle,
+        col(SitePage.page_slug) == slug,
+        col(SitePage.campaign_id) != campaign_id,
     )
-    published_owner = select(Campaign.campaign_id).where(
-        Campaign.handle == handle,
-        Campaign.details_page_slug == slug,
-        Campaign.campaign_id != campaign_id,
+    published_owner = select(col(Campaign.campaign_id)).where(
+        col(Campaign.handle) == handle,
+        col(Campaign.details_page_slug) == slug,
+        col(Campaign.campaign_id) != campaign_id,
     )
     owner = (
         await session.execute(page_owner.union_all(published_owner).limit(1))
@@ -167,7 +170,9 @@ async def _load_head(session: AsyncSession, handle: str, campaign_id: str) -> Si
         raise campaign_not_found(campaign_id)
     head = (
         await session.execute(
-            select(SitePage).where(SitePage.handle == handle, SitePage.campaign_id == campaign_id)
+            select(SitePage).where(
+                col(SitePage.handle) == handle, col(SitePage.campaign_id) == campaign_id
+            )
         )
     ).scalar_one_or_none()
     if head is None:
@@ -183,10 +188,10 @@ async def _load_version(
     row = (
         await session.execute(
             select(SitePageVersion).where(
-                SitePageVersion.account_id == head.account_id,
-                SitePageVersion.handle == head.handle,
-                SitePageVersion.campaign_id == head.campaign_id,
-                SitePageVersion.version == wanted,
+                col(SitePageVersion.account_id) == head.account_id,
+                col(SitePageVersion.handle) == head.handle,
+                col(SitePageVersion.campaign_id) == head.campaign_id,
+                col(SitePageVersion.version) == wanted,
             )
         )
     ).scalar_one_or_none()
@@ -205,9 +210,10 @@ def _check_version(version: int | None) -> None:
 
 async def _read_schema(store: ObjectStore, key: str) -> dict[str, Any]:
     try:
-        return orjson.loads(await store.get(key))
+        page: dict[str, Any] = orjson.loads(await store.get(key))
     except ObjectNotFound as exc:
         raise RuntimeError(f"The object {key} of a stored page version is missing.") from exc
+    return page
 
 
 async def _discard_object(ctx: Context, store: ObjectStore, row: SitePageVersion) -> None:
@@ -218,11 +224,11 @@ async def _discard_object(ctx: Context, store: ObjectStore, row: SitePageVersion
         async with ctx.sessions() as session:
             stored = (
                 await session.execute(
-                    select(SitePageVersion.version).where(
-                        SitePageVersion.account_id == row.account_id,
-                        SitePageVersion.handle == row.handle,
-                        SitePageVersion.campaign_id == row.campaign_id,
-                        SitePageVersion.version == row.version,
+                    select(col(SitePageVersion.version)).where(
+                        col(SitePageVersion.account_id) == row.account_id,
+                        col(SitePageVersion.handle) == row.handle,
+                        col(SitePageVersion.campaign_id) == row.campaign_id,
+                        col(SitePageVersion.version) == row.version,
                     )
                 )
             ).scalar_one_or_none()
@@ -254,7 +260,7 @@ async def upsert_page(ctx: Context, handle: str, campaign_id: str, body: Any) ->
             head = (
                 await session.execute(
                     select(SitePage).where(
-                        SitePage.handle == handle, SitePage.campaign_id == campaign_id
+                        col(SitePage.handle) == handle, col(SitePage.campaign_id) == campaign_id
                     )
                 )
             ).scalar_one_or_none()
@@ -351,7 +357,7 @@ async def find_campaign_by_page_slug(ctx: Context, handle: str, slug: str) -> Ca
         row = (
             await session.execute(
                 select(Campaign)
-                .where(Campaign.handle == handle, Campaign.details_page_slug == slug)
+                .where(col(Campaign.handle) == handle, col(Campaign.details_page_slug) == slug)
                 .limit(1)
             )
         ).scalar_one_or_none()

@@ -7,10 +7,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import DateTime, and_, func, or_, select
+from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, QueryableAttribute
 
 from resolvers.errors import InvalidInput
 
@@ -64,8 +65,8 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
 async def keyset_page(
     session: AsyncSession,
     model: type[R],
-    where: Sequence[Any],
-    key: Sequence[Any],
+    where: Sequence[ColumnElement[bool]],
+    key: Sequence[Mapped[Any]],
     *,
     descending: bool = False,
     first: int | None = None,
@@ -86,7 +87,8 @@ async def keyset_page(
     rows = list((await session.execute(query.limit(size + 1))).scalars().all())
     has_next = len(rows) > size
     rows = rows[:size]
-    cursors = [encode_cursor([_key_text(getattr(row, c.key)) for c in key]) for row in rows]
+    names = [cast(QueryableAttribute[Any], column).key for column in key]  # col() says Mapped
+    cursors = [encode_cursor([_key_text(getattr(row, name)) for name in names]) for row in rows]
     return Page(rows, cursors, has_next, total.scalar_one())
 
 

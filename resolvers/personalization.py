@@ -7,13 +7,14 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pycountry
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.engine import insert_for
 from db.tables import Campaign
@@ -185,7 +186,11 @@ def _sorted(rows: Iterable[Rule]) -> list[Rule]:
 async def load_rule_specs(session: AsyncSession, handle: str) -> list[RuleSpec]:
     """Enabled rules of ``handle`` in evaluation order, for the redirect's cache."""
     rows = (
-        (await session.execute(select(Rule).where(Rule.handle == handle, Rule.enabled.is_(True))))
+        (
+            await session.execute(
+                select(Rule).where(col(Rule.handle) == handle, col(Rule.enabled).is_(True))
+            )
+        )
         .scalars()
         .all()
     )
@@ -221,8 +226,8 @@ async def _check_campaigns(session: AsyncSession, handle: str, data: RuleInput) 
     found = set(
         (
             await session.execute(
-                select(Campaign.campaign_id).where(
-                    Campaign.handle == handle, Campaign.campaign_id.in_(wanted)
+                select(col(Campaign.campaign_id)).where(
+                    col(Campaign.handle) == handle, col(Campaign.campaign_id).in_(wanted)
                 )
             )
         )
@@ -250,7 +255,9 @@ async def _load(session: AsyncSession, handle: str, rule_id: str) -> Rule:
     if unstorable_reason(rule_id) is not None:  # cannot exist, nor be compared
         raise rule_not_found(rule_id)
     row = (
-        await session.execute(select(Rule).where(Rule.handle == handle, Rule.rule_id == rule_id))
+        await session.execute(
+            select(Rule).where(col(Rule.handle) == handle, col(Rule.rule_id) == rule_id)
+        )
     ).scalar_one_or_none()
     if row is None:
         raise rule_not_found(rule_id)
@@ -302,7 +309,7 @@ async def replace_rule(
             insert_for(session)(Rule)
             .values(**key, created_at=now, updated_at=now, **fields)
             .on_conflict_do_nothing()
-            .returning(Rule.rule_id)
+            .returning(col(Rule.rule_id))
         )
         created = inserted.scalar_one_or_none() is not None
         if not created:
@@ -327,7 +334,9 @@ async def list_rules(ctx: Context, handle: str) -> list[Rule]:
     authorize(ctx.principal, handle, READ_CAMPAIGNS)
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
-        rows = (await session.execute(select(Rule).where(Rule.handle == handle))).scalars().all()
+        rows = (
+            (await session.execute(select(Rule).where(col(Rule.handle) == handle))).scalars().all()
+        )
     return _sorted(rows)
 
 
@@ -338,8 +347,9 @@ async def delete_rule(ctx: Context, handle: str, rule_id: str) -> None:
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         result = await session.execute(
-            delete(Rule).where(Rule.handle == handle, Rule.rule_id == rule_id)
+            delete(Rule).where(col(Rule.handle) == handle, col(Rule.rule_id) == rule_id)
         )
-        if result.rowcount == 0:
+        # SQLAlchemy 2.0 types every result as Result; a DML statement's has rowcount.
+        if cast(CursorResult[Any], result).rowcount == 0:
             raise rule_not_found(rule_id)
         await session.commit()

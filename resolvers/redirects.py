@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from db.rollups.writes import local_day
 from db.tables import Account, Campaign, ClickRecord, Handle, Link
@@ -63,21 +65,23 @@ class Redirect:
     click_id: str | None
 
 
-def link_loader(sessions: async_sessionmaker[AsyncSession]):
+def link_loader(
+    sessions: async_sessionmaker[AsyncSession],
+) -> Callable[[tuple[str, str]], Awaitable[LinkTarget | None]]:
     async def load(key: tuple[str, str]) -> LinkTarget | None:
         handle, slug = key
         async with sessions() as session:
             row = (
                 await session.execute(
-                    select(Link, Campaign.status, Account.timezone)
-                    .join(Handle, Handle.name == Link.handle)
-                    .join(Account, Account.id == Handle.account_id)
+                    select(Link, col(Campaign.status), col(Account.timezone))
+                    .join(Handle, col(Handle.name) == col(Link.handle))
+                    .join(Account, col(Account.id) == col(Handle.account_id))
                     .outerjoin(
                         Campaign,
-                        (Campaign.handle == Link.handle)
-                        & (Campaign.campaign_id == Link.campaign_id),
+                        (col(Campaign.handle) == col(Link.handle))
+                        & (col(Campaign.campaign_id) == col(Link.campaign_id)),
                     )
-                    .where(Link.handle == handle, Link.slug == slug)
+                    .where(col(Link.handle) == handle, col(Link.slug) == slug)
                 )
             ).first()
         if row is None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
 
 from db.tables import Campaign, RollupBreakdownDaily, RollupCampaignDaily, RollupCubeDaily
 from resolvers.accounts import account_for_handle, get_account, handles_of_account
@@ -121,27 +124,30 @@ async def funnel_report(
             for h, cid, conv in (
                 await session.execute(
                     select(
-                        Campaign.handle, Campaign.campaign_id, Campaign.conversion_event_type
-                    ).where(Campaign.account_id == account_id, Campaign.handle.in_(handles))
+                        col(Campaign.handle),
+                        col(Campaign.campaign_id),
+                        col(Campaign.conversion_event_type),
+                    ).where(
+                        col(Campaign.account_id) == account_id, col(Campaign.handle).in_(handles)
+                    )
                 )
             ).all()
         }
         C = RollupCubeDaily
-        group_col = getattr(C, REPORT_TYPES[report_type])
+        group_col: Mapped[str] = getattr(C, REPORT_TYPES[report_type])
         where = [
-            C.account_id == account_id,
-            C.handle.in_(handles),
-            C.day >= days.start,
-            C.day <= days.end,
-            C.is_test.is_(False),
-            C.kind.in_(("click", "event")),
+            col(C.account_id) == account_id,
+            col(C.handle).in_(handles),
+            col(C.day) >= days.start,
+            col(C.day) <= days.end,
+            col(C.is_test).is_(False),
+            col(C.kind).in_(("click", "event")),
         ]
         if country_code:
-            where.append(C.country == country_code)
+            where.append(col(C.country) == country_code)
+        keys = (group_col, col(C.handle), col(C.campaign_id), col(C.kind), col(C.event_type))
         result = await session.execute(
-            select(group_col, C.handle, C.campaign_id, C.kind, C.event_type, func.sum(C.count))
-            .where(*where)
-            .group_by(group_col, C.handle, C.campaign_id, C.kind, C.event_type)
+            select(*keys, func.sum(col(C.count))).where(*where).group_by(*keys)
         )
         facts = result.all()
     stage_names = [s.name for s in stages]
@@ -185,47 +191,44 @@ async def grouped_analytics(
     async with ctx.read_session() as session:
         account = await account_for_handle(session, handle)
         days = resolve_days(account, date_range)
-        campaign_query = select(Campaign.campaign_id, Campaign.conversion_event_type).where(
-            Campaign.handle == handle
-        )
+        campaign_query = select(
+            col(Campaign.campaign_id), col(Campaign.conversion_event_type)
+        ).where(col(Campaign.handle) == handle)
         if campaign_id is not None:
-            campaign_query = campaign_query.where(Campaign.campaign_id == campaign_id)
-        conversion_types = dict((await session.execute(campaign_query)).all())
+            campaign_query = campaign_query.where(col(Campaign.campaign_id) == campaign_id)
+        conversion_types = dict((await session.execute(campaign_query)).tuples().all())
         if campaign_id is not None and campaign_id not in conversion_types:
             from resolvers.campaigns import campaign_not_found
 
             raise campaign_not_found(campaign_id)
+        T: type[RollupCampaignDaily] | type[RollupBreakdownDaily]
+        group_col: Mapped[date] | Mapped[str]
+        extra: list[ColumnElement[bool]] = []
         if group_by == "day":
             T = RollupCampaignDaily
-            group_col, extra = T.day, []
+            group_col = col(RollupCampaignDaily.day)
         else:
             T = RollupBreakdownDaily
-            group_col, extra = T.value, [T.dimension == group_by]
+            group_col = col(RollupBreakdownDaily.value)
+            extra.append(col(RollupBreakdownDaily.dimension) == group_by)
         where = [
-            T.account_id == account.id,
-            T.handle == handle,
+            col(T.account_id) == account.id,
+            col(T.handle) == handle,
             *extra,
-            T.kind.in_(("click", "event")),
+            col(T.kind).in_(("click", "event")),
         ]
         if days is not None:
-            where += [T.day >= days.start, T.day <= days.end]
+            where += [col(T.day) >= days.start, col(T.day) <= days.end]
         if campaign_id is not None:
-            where.append(T.campaign_id == campaign_id)
+            where.append(col(T.campaign_id) == campaign_id)
         if not include_test:
-            where.append(T.is_test.is_(False))
+            where.append(col(T.is_test).is_(False))
+        keys = (group_col, col(T.campaign_id), col(T.kind), col(T.event_type), col(T.currency))
         facts = (
             await session.execute(
-                select(
-                    group_col,
-                    T.campaign_id,
-                    T.kind,
-                    T.event_type,
-                    T.currency,
-                    func.sum(T.count),
-                    func.sum(T.value_micros),
-                )
+                select(*keys, func.sum(col(T.count)), func.sum(col(T.value_micros)))
                 .where(*where)
-                .group_by(group_col, T.campaign_id, T.kind, T.event_type, T.currency)
+                .group_by(*keys)
             )
         ).all()
     acc: dict[str, dict[str, Any]] = {}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from db.tables import Account
 from resolvers.accounts import account_for_handle
@@ -87,7 +88,9 @@ async def set_stages(ctx: Context, handle: str, raw: Any) -> list[StageSpec]:
     stages = validate_stages(raw)
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
-        row = (await session.execute(select(Account).where(Account.id == account.id))).scalar_one()
+        row = (
+            await session.execute(select(Account).where(col(Account.id) == account.id))
+        ).scalar_one()
         row.funnel_stages = stages
         await session.commit()
     return stage_specs(stages)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy import select
+from sqlmodel import col
 
 from db.tables import AccessToken
 from resolvers.accounts import account_for_handle
@@ -102,8 +103,8 @@ async def list_pats(ctx: Context, handle: str) -> list[AccessToken]:
         await account_for_handle(session, handle)
         rows = await session.execute(
             select(AccessToken)
-            .where(AccessToken.handle == handle)
-            .order_by(AccessToken.created_at.desc())
+            .where(col(AccessToken.handle) == handle)
+            .order_by(col(AccessToken.created_at).desc())
         )
         return list(rows.scalars().all())
 
@@ -115,7 +116,9 @@ async def revoke_pat(ctx: Context, handle: str, token_id: str) -> AccessToken:
     async with ctx.sessions() as session:
         row = (
             await session.execute(
-                select(AccessToken).where(AccessToken.handle == handle, AccessToken.id == token_id)
+                select(AccessToken).where(
+                    col(AccessToken.handle) == handle, col(AccessToken.id) == token_id
+                )
             )
         ).scalar_one_or_none()
         if row is None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from resolvers.accounts import account_for_handle
@@ -109,7 +110,7 @@ async def _load(session: AsyncSession, handle: str, webhook_id: str) -> WebhookS
     row = (
         await session.execute(
             select(WebhookSubscription).where(
-                WebhookSubscription.handle == handle, WebhookSubscription.id == webhook_id
+                col(WebhookSubscription.handle) == handle, col(WebhookSubscription.id) == webhook_id
             )
         )
     ).scalar_one_or_none()
@@ -126,7 +127,9 @@ async def create_webhook(ctx: Context, handle: str, data: WebhookCreate) -> Crea
     async with ctx.sessions() as session:
         account = await account_for_handle(session, handle)
         count = (
-            await session.execute(select(func.count()).where(WebhookSubscription.handle == handle))
+            await session.execute(
+                select(func.count()).where(col(WebhookSubscription.handle) == handle)
+            )
         ).scalar_one()
         if count >= MAX_SUBSCRIPTIONS_PER_HANDLE:
             raise Conflict(
@@ -156,8 +159,10 @@ async def list_webhooks(ctx: Context, handle: str) -> list[WebhookSubscription]:
         await account_for_handle(session, handle)
         rows = await session.execute(
             select(WebhookSubscription)
-            .where(WebhookSubscription.handle == handle)
-            .order_by(WebhookSubscription.created_at.desc(), WebhookSubscription.id.desc())
+            .where(col(WebhookSubscription.handle) == handle)
+            .order_by(
+                col(WebhookSubscription.created_at).desc(), col(WebhookSubscription.id).desc()
+            )
         )
         return list(rows.scalars().all())
 
@@ -196,16 +201,18 @@ async def delete_webhook(ctx: Context, handle: str, webhook_id: str) -> None:
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         await _load(session, handle, webhook_id)
-        deliveries = select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == webhook_id)
-        await session.execute(
-            delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries))
+        deliveries = select(col(WebhookDelivery.id)).where(
+            col(WebhookDelivery.subscription_id) == webhook_id
         )
         await session.execute(
-            delete(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)
+            delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(deliveries))
+        )
+        await session.execute(
+            delete(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == webhook_id)
         )
         await session.execute(
             delete(WebhookSubscription).where(
-                WebhookSubscription.handle == handle, WebhookSubscription.id == webhook_id
+                col(WebhookSubscription.handle) == handle, col(WebhookSubscription.id) == webhook_id
             )
         )
         await session.commit()
@@ -219,8 +226,8 @@ async def _attempts_of(
         return by_delivery
     rows = await session.execute(
         select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
-        .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.attempt.desc())
+        .where(col(WebhookAttempt.delivery_id).in_(delivery_ids))
+        .order_by(col(WebhookAttempt.attempted_at).desc(), col(WebhookAttempt.attempt).desc())
     )
     for attempt in rows.scalars().all():
         by_delivery[attempt.delivery_id].append(attempt)
@@ -236,7 +243,10 @@ async def list_deliveries(
 ) -> Page[DeliveryLog]:
     """The delivery log of a subscription, newest delivery first, keyset-paginated."""
     authorize(ctx.principal, handle, ADMIN)
-    where = [WebhookDelivery.handle == handle, WebhookDelivery.subscription_id == webhook_id]
+    where = [
+        col(WebhookDelivery.handle) == handle,
+        col(WebhookDelivery.subscription_id) == webhook_id,
+    ]
     async with ctx.sessions() as session:
         await account_for_handle(session, handle)
         await _load(session, handle, webhook_id)
@@ -244,7 +254,7 @@ async def list_deliveries(
             session,
             WebhookDelivery,
             where,
-            (WebhookDelivery.created_at, WebhookDelivery.id),
+            (col(WebhookDelivery.created_at), col(WebhookDelivery.id)),
             descending=True,
             first=first,
             after=after,
@@ -268,22 +278,23 @@ async def redeliver(ctx: Context, handle: str, delivery_id: str) -> DeliveryLog:
         result = await session.execute(
             update(WebhookDelivery)
             .where(
-                WebhookDelivery.handle == handle,
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status.in_(FINISHED_STATUSES),
+                col(WebhookDelivery.handle) == handle,
+                col(WebhookDelivery.id) == delivery_id,
+                col(WebhookDelivery.status).in_(FINISHED_STATUSES),
             )
             .values(status=PENDING, next_attempt_at=utcnow())
         )
         row = (
             await session.execute(
                 select(WebhookDelivery).where(
-                    WebhookDelivery.handle == handle, WebhookDelivery.id == delivery_id
+                    col(WebhookDelivery.handle) == handle, col(WebhookDelivery.id) == delivery_id
                 )
             )
         ).scalar_one_or_none()
         if row is None:
             raise delivery_not_found(delivery_id)
-        if result.rowcount == 0:
+        # SQLAlchemy 2.0 types every result as Result; a DML statement's has rowcount.
+        if cast(CursorResult[Any], result).rowcount == 0:
             raise Conflict(
                 f"Delivery '{delivery_id}' is still {row.status}: it is already scheduled.",
                 code="delivery_pending",

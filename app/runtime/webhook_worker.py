@@ -21,12 +21,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 from tenacity import wait_random_exponential
 
 from db.dialect import skip_locked
@@ -35,6 +36,9 @@ from db.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubsc
 from resolvers.domain import utcnow
 from resolvers.webhook_urls import private_address
 from resolvers.webhooks import DEAD, DELIVERED, DUE_STATUSES, PENDING, RETRYING
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 log = logging.getLogger("funnelgate.webhooks")
 
@@ -99,6 +103,7 @@ def backoff_delay(attempt: int, base_s: float, max_s: float = MAX_BACKOFF_S) -> 
     """Seconds before retrying after failed attempt ``attempt`` (1-based): exponential with
     full jitter, uniform in [0, min(max_s, base_s * 2 ** (attempt - 1))]."""
     wait = wait_random_exponential(multiplier=base_s, max=max_s)
+    # _RetryState stands in for the RetryCallState the strategy is typed to take.
     return float(wait(_RetryState(attempt)))  # type: ignore[arg-type]
 
 
@@ -108,23 +113,23 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime) 
     Marks the events DISPATCHED in the same transaction; returns how many it took.
     """
     pending = (
-        select(OutboxEvent.id)
-        .where(OutboxEvent.status == PENDING)
-        .order_by(OutboxEvent.created_at, OutboxEvent.id)
+        select(col(OutboxEvent.id))
+        .where(col(OutboxEvent.status) == PENDING)
+        .order_by(col(OutboxEvent.created_at), col(OutboxEvent.id))
         .limit(FANOUT_BATCH)
     )
     async with sessions() as session:
         taken = (
             await session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id.in_(skip_locked(pending).scalar_subquery()))
+                .where(col(OutboxEvent.id).in_(skip_locked(pending).scalar_subquery()))
                 .values(status=DISPATCHED)
                 .returning(
-                    OutboxEvent.id,
-                    OutboxEvent.account_id,
-                    OutboxEvent.handle,
-                    OutboxEvent.type,
-                    OutboxEvent.payload,
+                    col(OutboxEvent.id),
+                    col(OutboxEvent.account_id),
+                    col(OutboxEvent.handle),
+                    col(OutboxEvent.type),
+                    col(OutboxEvent.payload),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -136,8 +141,8 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime) 
             (
                 await session.execute(
                     select(WebhookSubscription).where(
-                        WebhookSubscription.handle.in_({e.handle for e in taken}),
-                        WebhookSubscription.enabled.is_(True),
+                        col(WebhookSubscription.handle).in_({e.handle for e in taken}),
+                        col(WebhookSubscription.enabled).is_(True),
                     )
                 )
             )
@@ -177,7 +182,7 @@ async def fan_out(sessions: async_sessionmaker[AsyncSession], *, now: datetime) 
 
 async def claim_due(
     sessions: async_sessionmaker[AsyncSession],
-    settings: Any,
+    settings: Settings,
     *,
     now: datetime,
     limit: int = CLAIM_BATCH,
@@ -185,30 +190,34 @@ async def claim_due(
     """Lease up to ``limit`` due deliveries of enabled subscriptions to this worker."""
     lease = now + timedelta(seconds=settings.webhook_timeout_s + LEASE_MARGIN_S)
     due = (
-        select(WebhookDelivery.id)
-        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-        .where(
-            WebhookDelivery.status.in_(DUE_STATUSES),
-            WebhookDelivery.next_attempt_at <= now,
-            WebhookSubscription.enabled.is_(True),
+        select(col(WebhookDelivery.id))
+        .join(
+            WebhookSubscription, col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id)
         )
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .where(
+            col(WebhookDelivery.status).in_(DUE_STATUSES),
+            col(WebhookDelivery.next_attempt_at) <= now,
+            col(WebhookSubscription.enabled).is_(True),
+        )
+        .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
         .limit(limit)
     )
     async with sessions() as session:
         claimed = (
             await session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(skip_locked(due, WebhookDelivery).scalar_subquery()))
+                .where(
+                    col(WebhookDelivery.id).in_(skip_locked(due, WebhookDelivery).scalar_subquery())
+                )
                 .values(next_attempt_at=lease)
                 .returning(
-                    WebhookDelivery.id,
-                    WebhookDelivery.account_id,
-                    WebhookDelivery.handle,
-                    WebhookDelivery.subscription_id,
-                    WebhookDelivery.event_type,
-                    WebhookDelivery.payload,
-                    WebhookDelivery.attempts,
+                    col(WebhookDelivery.id),
+                    col(WebhookDelivery.account_id),
+                    col(WebhookDelivery.handle),
+                    col(WebhookDelivery.subscription_id),
+                    col(WebhookDelivery.event_type),
+                    col(WebhookDelivery.payload),
+                    col(WebhookDelivery.attempts),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -221,8 +230,10 @@ async def claim_due(
             for row in (
                 await session.execute(
                     select(
-                        WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret
-                    ).where(WebhookSubscription.id.in_({c.subscription_id for c in claimed}))
+                        col(WebhookSubscription.id),
+                        col(WebhookSubscription.url),
+                        col(WebhookSubscription.secret),
+                    ).where(col(WebhookSubscription.id).in_({c.subscription_id for c in claimed}))
                 )
             ).all()
         }
@@ -250,7 +261,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-async def post(client: httpx.AsyncClient, settings: Any, claim: Claim) -> Outcome:
+async def post(client: httpx.AsyncClient, settings: Settings, claim: Claim) -> Outcome:
     """POST the stored payload, signed; never raises for a network or HTTP failure."""
     body = orjson.dumps(claim.payload)
     headers = {
@@ -286,7 +297,7 @@ async def post(client: httpx.AsyncClient, settings: Any, claim: Claim) -> Outcom
 
 async def record(
     sessions: async_sessionmaker[AsyncSession],
-    settings: Any,
+    settings: Settings,
     claim: Claim,
     outcome: Outcome,
     at: datetime,
@@ -313,16 +324,17 @@ async def record(
         result = await session.execute(
             update(WebhookDelivery)
             .where(
-                WebhookDelivery.handle == claim.handle,  # names the handle it changes
-                WebhookDelivery.id == claim.delivery_id,
-                WebhookDelivery.next_attempt_at == claim.lease,
+                col(WebhookDelivery.handle) == claim.handle,  # names the handle it changes
+                col(WebhookDelivery.id) == claim.delivery_id,
+                col(WebhookDelivery.next_attempt_at) == claim.lease,
             )
             .values(**values)
         )
         status: str | None = values["status"]
-        if result.rowcount == 0:
+        # SQLAlchemy 2.0 types every result as Result; a DML statement's has rowcount.
+        if cast(CursorResult[Any], result).rowcount == 0:
             exists = await session.scalar(
-                select(WebhookDelivery.id).where(WebhookDelivery.id == claim.delivery_id)
+                select(col(WebhookDelivery.id)).where(col(WebhookDelivery.id) == claim.delivery_id)
             )
             if exists is None:  # its subscription was deleted meanwhile
                 await session.rollback()
@@ -348,7 +360,7 @@ async def record(
 
 async def run_once(
     sessions: async_sessionmaker[AsyncSession],
-    settings: Any,
+    settings: Settings,
     client: httpx.AsyncClient,
     *,
     now: datetime | None = None,
@@ -381,7 +393,7 @@ class WebhookWorker:
     """Runs ``run_once`` in the background: at once while there is work, else every
     ``webhook_poll_interval_s``. ``stop`` lets the deliveries in flight finish."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Any) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self._sessions = sessions
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
