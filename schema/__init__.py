@@ -13,6 +13,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 
@@ -55,8 +56,12 @@ class Mutation(
     pass
 
 
+# What Schema(extensions=...) takes: a class, or a factory called once per operation.
+Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list = [
+    extensions: list[Extension] = [
         MetricsExtension,  # first, so that it times the whole operation
         RecheckLongLivedToken,
         _same_rules(QueryDepthLimiter(max_depth=settings.graphql_max_depth)),
@@ -86,8 +91,8 @@ def _same_rules(limiter: AddValidationRules) -> Callable[[], AddValidationRules]
     return lambda: AddValidationRules(rules)
 
 
-def _operation_gates(settings: Settings) -> list:
-    gates: list = []
+def _operation_gates(settings: Settings) -> list[Extension]:
+    gates: list[Extension] = []
     if settings.graphql_allowlist:
         if not settings.graphql_allowlist_file:
             raise ValueError("FUNNELGATE_GRAPHQL_ALLOWLIST needs FUNNELGATE_GRAPHQL_ALLOWLIST_FILE")

@@ -161,7 +161,12 @@ class FunnelReport:
             )
             for row in r.rows
         ]
-        return cls(report_type=r.report_type, total=r.total, rows=rows, data=r.data())
+        return cls(
+            report_type=r.report_type,
+            total=r.total,
+            rows=rows,
+            data=strawberry.scalars.JSON(r.data()),
+        )
 
 
 @strawberry.type(description="Clicks, conversions and revenue of one group.")

@@ -110,8 +110,9 @@ class ConversionInput:
 
     def to_raw(self) -> dict[str, object]:
         raw = _present(self)
-        if isinstance(raw.get("occurredAt"), datetime):
-            raw["occurredAt"] = raw["occurredAt"].isoformat()  # type: ignore[union-attr]
+        occurred_at = raw.get("occurredAt")
+        if isinstance(occurred_at, datetime):
+            raw["occurredAt"] = occurred_at.isoformat()
         return raw
 
 

@@ -14,8 +14,10 @@ from schema.types import Campaign
 
 Ctx = Info[Context, None]
 
-PageStatus = strawberry.enum(
-    pages.PageStatus, description="PUBLISHED when this version is the published one, else DRAFT."
+# Bound to the enum class (strawberry.enum marks it and returns it) so that it is a type.
+PageStatus = pages.PageStatus
+strawberry.enum(
+    PageStatus, description="PUBLISHED when this version is the published one, else DRAFT."
 )
 
 
@@ -49,8 +51,8 @@ class SitePage:
             version=view.version,
             latest_version=view.latest_version,
             object_key=view.object_key,
-            page=view.page,
-            schema=view.schema,
+            page=JSON(view.page),
+            schema=JSON(view.schema),
             status=view.status,
             access=view.access,
             published_version=view.published_version,

@@ -15,9 +15,9 @@ from resolvers.inputs import parse
 
 Ctx = Info[Context, None]
 
-Device = strawberry.enum(
-    personalization.Device, description="Device class of a visitor, from its User-Agent."
-)
+# Bound to the enum class (strawberry.enum marks it and returns it) so that it is a type.
+Device = personalization.Device
+strawberry.enum(Device, description="Device class of a visitor, from its User-Agent.")
 
 
 @strawberry.type(description="Conditions of a rule; all given ones must hold, none matches all.")

@@ -14,20 +14,28 @@ from resolvers.funnels import funnel_loader
 from resolvers.health import HealthReport as HealthReportData
 from schema.funnel_types import Funnel
 
-GoalType = strawberry.enum(
-    domain.GoalType,
+# strawberry.enum marks the domain enum itself as a GraphQL enum (and returns it). The name
+# is bound to the enum class, not to the call's result, so that type checkers take it as a type.
+GoalType = domain.GoalType
+CampaignStatus = domain.CampaignStatus
+Readiness = domain.Readiness
+CheckStatus = domain.CheckStatus
+TrackingMode = domain.TrackingMode
+Role = domain.Role
+strawberry.enum(
+    GoalType,
     description="What a campaign is trying to achieve; "
     "sets the default tracking preset and conversion event type.",
 )
-CampaignStatus = strawberry.enum(
-    domain.CampaignStatus,
+strawberry.enum(
+    CampaignStatus,
     description="Campaign lifecycle state: "
     "DRAFT (not tracking), ACTIVE (tracking), PAUSED (no new tracking).",
 )
-Readiness = strawberry.enum(domain.Readiness, description="READY when no health check FAILs.")
-CheckStatus = strawberry.enum(domain.CheckStatus, description="Outcome of one health check.")
-TrackingMode = strawberry.enum(domain.TrackingMode, description="How a link redirects.")
-Role = strawberry.enum(domain.Role, description="Role of a principal on a handle.")
+strawberry.enum(Readiness, description="READY when no health check FAILs.")
+strawberry.enum(CheckStatus, description="Outcome of one health check.")
+strawberry.enum(TrackingMode, description="How a link redirects.")
+strawberry.enum(Role, description="Role of a principal on a handle.")
 
 
 @strawberry.type(description="How a link records and forwards clicks.")
@@ -167,7 +175,7 @@ class Conversion:
             click_id=row.click_id,
             value=None if row.value_micros is None else row.value_micros / 1_000_000,
             currency=row.currency,
-            metadata=row.event_metadata,
+            metadata=strawberry.scalars.JSON(row.event_metadata),
             test=row.is_test,
             occurred_at=row.occurred_at,
         )

@@ -106,7 +106,7 @@ class WebhookDelivery:
             last_error=d.last_error,
             created_at=d.created_at,
             delivered_at=d.delivered_at,
-            payload=d.payload,
+            payload=JSON(d.payload),
             attempt_log=[WebhookAttempt.from_row(a) for a in log.attempts],
         )
 

@@ -29,6 +29,10 @@ _MIN_INT, _MAX_INT = -(2**31), 2**31 - 1
 _INF = float("inf")
 # Entry kinds of an object plan.
 LEAF, TREE, TYPENAME, CALL, RESOLVER = range(5)
+# One field of an ObjectPlan: (kind, response name, getter, attribute, leaf / tree / call,
+# return type, field details). What the middle four hold, or whether they are None,
+# depends on the kind.
+PlanEntry = tuple[int, str, Any, Any, Any, Any, FieldDetailsList]
 
 Leaf = Callable[[Any], Any]  # value -> serialised value | IRREGULAR
 Tree = Callable[[Any, Any, Path], Any]  # (executor, value, path) -> completed | IRREGULAR
@@ -112,7 +116,7 @@ def leaf_list(leaf: Leaf, non_null: bool) -> Tree:
             if value is None or value is Undefined:
                 return IRREGULAR if non_null else None
             return IRREGULAR
-        out = []
+        out: list[Any] = []
         append = out.append
         for item in value:
             completed = leaf(item)
@@ -137,7 +141,7 @@ class ObjectPlan:
 
     __slots__ = ("entries", "origin", "project", "type", "type_name")
 
-    def __init__(self, type_: GraphQLObjectType, entries: list[tuple]) -> None:
+    def __init__(self, type_: GraphQLObjectType, entries: list[PlanEntry]) -> None:
         self.type = type_
         self.type_name = type_.name
         self.entries = entries
@@ -325,7 +329,7 @@ _FAST_CHECKS = {
 _BUILTIN_SCALARS = {GraphQLInt, GraphQLFloat, GraphQLString, GraphQLBoolean}
 
 
-def _projection(entries: list[tuple], type_name: str) -> Callable[[Any], Any] | None:
+def _projection(entries: list[PlanEntry], type_name: str) -> Callable[[Any], Any] | None:
     """For a selection of leaves only: a function source -> result dict | IRREGULAR."""
     if any(entry[0] not in (LEAF, TYPENAME) for entry in entries):
         return None
@@ -363,7 +367,8 @@ def _projection(entries: list[tuple], type_name: str) -> Callable[[Any], Any] | 
         ]
     )
     exec(compile(source, f"<projection {type_name}>", "exec"), namespace)  # noqa: S102
-    return namespace["project"]
+    project: Callable[[Any], Any] = namespace["project"]
+    return project
 
 
 def _plain_class(type_: GraphQLObjectType) -> type | None:

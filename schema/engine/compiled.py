@@ -50,6 +50,7 @@ from schema.engine._completion import (
     TREE,
     TYPENAME,
     ObjectPlan,
+    PlanEntry,
     Tree,
     await_completed,
     leaf_as_tree,
@@ -206,7 +207,7 @@ class _Compiler:
         )
         if new_defer_usages:
             return None
-        entries = []
+        entries: list[PlanEntry] = []
         for name, child in grouped.items():
             field_name = child[0].node.name.value
             if field_name == "__typename":
@@ -234,7 +235,9 @@ class _Compiler:
         return ObjectPlan(type_, entries)
 
 
-def _plain_read(field_def: Any, fdl: FieldDetailsList) -> tuple[Callable, str] | None:
+def _plain_read(
+    field_def: Any, fdl: FieldDetailsList
+) -> tuple[Callable[[Any, str], Any], str] | None:
     """(getter, attribute) when Strawberry resolves the field with its default resolver."""
     if field_def is None or field_def.args or fdl[0].node.arguments:
         return None
@@ -249,7 +252,7 @@ def _plain_read(field_def: Any, fdl: FieldDetailsList) -> tuple[Callable, str] |
     return field.default_resolver, field.python_name
 
 
-def _resolver_call(ex: Any, field_def: Any, fdl: FieldDetailsList) -> Callable | None:
+def _resolver_call(ex: Any, field_def: Any, fdl: FieldDetailsList) -> Callable[..., Any] | None:
     """graphql-core's ``execute_field`` for a Strawberry resolver whose arguments are
     literals of leaf types: they are coerced and converted once, here, not per call."""
     field = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)

@@ -12,7 +12,7 @@ the figure errs high.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -77,7 +77,7 @@ class _CostWalker:
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
         variables: dict[str, Any],
-        defaults: dict[str, ValueNode | None],
+        defaults: Mapping[str, ValueNode | None],
     ) -> None:
         self.schema = schema
         self.fragments = fragments
