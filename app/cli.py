@@ -6,12 +6,16 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from app.settings import get_settings
 from resolvers.jwtsecret import JWTSecretError
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from resolvers.context import Context
 
 T = TypeVar("T")
 cli = typer.Typer(
@@ -27,7 +31,7 @@ graphql_cli = typer.Typer(help="GraphQL operations: the allow-list.", no_args_is
 cli.add_typer(graphql_cli, name="graphql")
 
 
-def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
+def _run_with_context(fn: Callable[[Context], Awaitable[T]]) -> T:
     """Run ``fn(ctx)`` against the configured database, turning domain errors into exit 2."""
     from app.runtime.services import offline_context
     from db.engine import make_engine, make_session_factory
@@ -51,7 +55,7 @@ def _run_with_context(fn: Callable[[Any], Awaitable[T]]) -> T:
         raise typer.Exit(2) from exc
 
 
-def _require_jwt_key(settings: Any) -> None:
+def _require_jwt_key(settings: Settings) -> None:
     """One line and exit 2 when the settings give no usable JWT secret."""
     from resolvers.auth import verification_key
 
@@ -184,13 +188,13 @@ def demo(
     """Fill the database with a realistic demo account and print how to look at it."""
     from rich.progress import Progress
 
-    from resolvers.demo import load_demo
+    from resolvers.demo import DemoResult, load_demo
     from resolvers.domain import Role
     from resolvers.tokens import issue_jwt
 
     _require_jwt_key(get_settings())  # before the load, which ends by minting a token
 
-    async def run(ctx: Any) -> tuple[Any, str]:
+    async def run(ctx: Context) -> tuple[DemoResult, str]:
         with Progress() as bar:
             task = bar.add_task("clicks and conversions", total=clicks)
             result = await load_demo(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -35,7 +36,7 @@ def render_error(
     status: int,
     code: str,
     message: str,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The one error renderer: ``/v2``, MCP and the other paths ``{"error", "message"}``;
     the funnel report (``/v1``) ``{"status": "error", "message"}``; ``/graphql``
@@ -54,7 +55,7 @@ def render_error(
 
 
 def refusal(
-    path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    path: str, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A request refused before routing (body too large, rate limited), in its path's shape."""
     return render_error(route_family(path), status, code, message, headers)

@@ -31,8 +31,8 @@ from schema.engine.storable import request_problem
 
 try:  # where strawberry's HTTP layer takes its HTTPException from
     from cross_web import HTTPException
-except ImportError:  # strawberry before cross-web
-    from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
+except ImportError:  # strawberry before cross-web (the pinned one has it no longer)
+    from strawberry.http.exceptions import HTTPException  # type: ignore[attr-defined,no-redef]
 
 _GRAPHQL_REQUEST = {
     "type": "object",
@@ -64,7 +64,8 @@ _GRAPHQL_BAD = Reply(
         "properties": {"errors": {"type": "array", "items": {"type": "object"}}},
     },
 )
-_GRAPHQL_DOC = dict(tags=["graphql"], security=["jwt", "pat", "none"])
+_GRAPHQL_TAGS = ("graphql",)
+_GRAPHQL_SECURITY = ("jwt", "pat", "none")
 
 
 @operation(
@@ -72,7 +73,8 @@ _GRAPHQL_DOC = dict(tags=["graphql"], security=["jwt", "pat", "none"])
     summary="Run a GraphQL operation",
     body=_GRAPHQL_REQUEST,
     responses={200: _GRAPHQL_RESULT, 400: _GRAPHQL_BAD},
-    **_GRAPHQL_DOC,
+    tags=_GRAPHQL_TAGS,
+    security=_GRAPHQL_SECURITY,
 )
 @operation(
     method="GET",
@@ -90,9 +92,10 @@ _GRAPHQL_DOC = dict(tags=["graphql"], security=["jwt", "pat", "none"])
         ),
         400: _GRAPHQL_BAD,
     },
-    **_GRAPHQL_DOC,
+    tags=_GRAPHQL_TAGS,
+    security=_GRAPHQL_SECURITY,
 )
-class GraphQLApp(CachedResponses, GraphQL):
+class GraphQLApp(CachedResponses, GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(build_schema(services.settings), graphql_ide="graphiql")
         self.services = services

@@ -34,7 +34,16 @@ from resolvers.errors import DomainError, Unauthenticated
 from resolvers.storable import MAX_JSON_DEPTH, json_problem
 
 if TYPE_CHECKING:
+    from mcp.server.session import ServerSession
+    from starlette.requests import Request
+
     from app.runtime.services import Services
+
+    # FastMCP's Context is generic in its session, lifespan state and request; the tools
+    # read only the request. At run time the plain class, which FastMCP looks for.
+    ToolCtx = ToolContext[ServerSession, object, Request]
+else:
+    ToolCtx = ToolContext
 
 log = logging.getLogger("funnelgate.mcp")
 
@@ -50,14 +59,15 @@ DateRange = Annotated[
 ]
 
 
-def _context(tool_ctx: ToolContext) -> Context:
+def _context(tool_ctx: ToolCtx) -> Context:
     request = tool_ctx.request_context.request
     if request is None or CONTEXT_KEY not in request.scope:
         raise ToolError("unauthenticated: This tool is only served over authenticated HTTP.")
-    return request.scope[CONTEXT_KEY]
+    ctx: Context = request.scope[CONTEXT_KEY]
+    return ctx
 
 
-async def _call(tool_ctx: ToolContext, resolver: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _call(tool_ctx: ToolCtx, resolver: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run a resolver as the caller; domain errors become tool errors led by their code."""
     try:
         return await resolver(_context(tool_ctx), *args)
@@ -71,7 +81,7 @@ async def _call(tool_ctx: ToolContext, resolver: Callable[..., Awaitable[T]], *a
 
 
 async def campaign_structure_get(
-    handle: Handle, campaign_id: CampaignId, ctx: ToolContext, version: Version = None
+    handle: Handle, campaign_id: CampaignId, ctx: ToolCtx, version: Version = None
 ) -> dict[str, Any]:
     """Fetch a campaign's site-structure page (metadata and schema JSON): the latest version,
     or the one asked for. Needs pages.read or pages.write."""
@@ -86,7 +96,7 @@ async def campaign_structure_upsert(
         Field(description="Page metadata: slug (URL-safe, unique per handle), title, any more."),
     ],
     schema: Annotated[dict[str, Any], Field(description="The page's schema JSON object.")],
-    ctx: ToolContext,
+    ctx: ToolCtx,
 ) -> dict[str, Any]:
     """Store page metadata and a schema JSON object (up to 256 KiB) as the page's next
     version. Needs pages.write."""
@@ -95,7 +105,7 @@ async def campaign_structure_upsert(
 
 
 async def campaign_structure_publish(
-    handle: Handle, campaign_id: CampaignId, ctx: ToolContext, version: Version = None
+    handle: Handle, campaign_id: CampaignId, ctx: ToolCtx, version: Version = None
 ) -> dict[str, Any]:
     """Publish the latest version (or the one asked for) with access FREE_WITH_LOGIN and set
     the campaign's detailsPageSlug. Needs pages.write."""
@@ -104,7 +114,7 @@ async def campaign_structure_publish(
 
 async def campaign_list(
     handle: Handle,
-    ctx: ToolContext,
+    ctx: ToolCtx,
     status: CampaignStatus | None = None,
     limit: Annotated[int | None, Field(ge=1, le=100)] = None,
     cursor: Annotated[str | None, Field(description="nextCursor of a page.")] = None,
@@ -114,9 +124,7 @@ async def campaign_list(
     return page_json(page, "campaigns", campaign_json)
 
 
-async def campaign_health(
-    handle: Handle, campaign_id: CampaignId, ctx: ToolContext
-) -> dict[str, Any]:
+async def campaign_health(handle: Handle, campaign_id: CampaignId, ctx: ToolCtx) -> dict[str, Any]:
     """Readiness checks of a campaign (tracking preset, conversion event type, primary link
     and more), each PASS, WARN or FAIL. Needs campaigns.read."""
     return health_json(await _call(ctx, health.campaign_health, handle, campaign_id))
@@ -124,7 +132,7 @@ async def campaign_health(
 
 async def funnel_query(
     handle: Handle,
-    ctx: ToolContext,
+    ctx: ToolCtx,
     campaign_id: Annotated[
         str | None, Field(description="One campaign; all campaigns if omitted.")
     ] = None,
@@ -138,7 +146,7 @@ async def funnel_query(
     )
 
 
-TOOLS = [
+TOOLS: list[Callable[..., Awaitable[dict[str, Any]]]] = [
     campaign_structure_get,
     campaign_structure_upsert,
     campaign_structure_publish,

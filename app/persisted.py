@@ -14,7 +14,7 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
@@ -23,6 +23,8 @@ from strawberry.types import ExecutionResult
 from schema.engine.allowlist import NOT_ALLOWED, NOT_ALLOWED_MESSAGE, load_allowlist, query_hash
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from app.settings import Settings
 
 log = logging.getLogger("funnelgate.persisted")
@@ -84,7 +86,7 @@ class MemoryQueryStore:
 class RedisQueryStore:
     """Redis shared by every worker, behind a local LRU; a Redis outage leaves the LRU."""
 
-    def __init__(self, redis: Any, prefix: str, local: MemoryQueryStore) -> None:
+    def __init__(self, redis: Redis, prefix: str, local: MemoryQueryStore) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:apq:"
         self.local = local
@@ -134,7 +136,7 @@ class PersistedQueries:
         self.registry = registry
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Any = None) -> PersistedQueries:
+    def from_settings(cls, settings: Settings, redis: Redis | None = None) -> PersistedQueries:
         if settings.graphql_allowlist:
             if not settings.graphql_allowlist_file:
                 raise ValueError(

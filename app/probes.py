@@ -28,23 +28,22 @@ async def readyz(request: Request) -> Response:
     """503 when the database does not answer; reports a degraded ingest and its journal."""
     services = request.app.state.services
     ingest = services.ingest
-    body: dict[str, object] = {
-        "ingest": {
-            "degraded": bool(getattr(ingest, "degraded", False)),
-            "journalDepth": getattr(ingest, "journal_depth", 0),
-            "queueDepth": getattr(ingest, "depth", 0),
-        }
+    ingest_status: dict[str, object] = {
+        "degraded": bool(getattr(ingest, "degraded", False)),
+        "journalDepth": getattr(ingest, "journal_depth", 0),
+        "queueDepth": getattr(ingest, "depth", 0),
     }
+    body: dict[str, object] = {"ingest": ingest_status}
     try:
         async with asyncio.timeout(2):
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
                 # Refused for their data, not for the database: counted, never "degraded".
-                body["ingest"]["deadLetters"] = await dead_letters.count(conn)  # type: ignore[index]
+                ingest_status["deadLetters"] = await dead_letters.count(conn)
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         body |= {"status": "unavailable", "database": str(exc)[:200] or type(exc).__name__}
         return JSONResponse(body, status_code=503)
-    body |= {"status": "degraded" if body["ingest"]["degraded"] else "ok", "database": "ok"}
+    body |= {"status": "degraded" if ingest_status["degraded"] else "ok", "database": "ok"}
     return JSONResponse(body)
 
 

@@ -76,6 +76,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         self._deadline_for: tuple[str, int] | None = None  # (what, which head)
         self._refusal: bytes | None = None  # sent once no response is pending
 
+    # Narrower than asyncio.Protocol's BaseTransport, as in uvicorn's own protocol.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # The first head's clock runs from the connection: one that sends nothing closes.
@@ -267,7 +268,7 @@ def serve(config: Config) -> None:
     if config.workers > 1:
         # uvicorn builds its worker processes by this module-level name; the class is
         # pickled by reference, so the spawned workers import it from here.
-        multiprocess.Process = DrainingProcess  # type: ignore[misc]
+        multiprocess.Process = DrainingProcess  # type: ignore[misc]  # replaces a class
         multiprocess.Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
     server = DrainingServer(config=config)

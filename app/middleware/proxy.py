@@ -19,8 +19,10 @@ def peer_is_trusted_proxy(scope: Scope) -> bool:
 
 
 class TrustedProxyHeaders(ProxyHeadersMiddleware):
+    # The ignores: uvicorn types the ASGI messages as its own TypedDicts and Starlette as
+    # plain mappings; the same objects at run time.
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "lifespan":
             client = scope.get("client")
-            scope[TRUSTED_PEER] = bool(client) and client[0] in self.trusted_hosts
+            scope[TRUSTED_PEER] = bool(client and client[0] in self.trusted_hosts)
         await super().__call__(scope, receive, send)  # type: ignore[arg-type]

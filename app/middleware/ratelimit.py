@@ -12,10 +12,12 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse
+from limits.aio import strategies
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import STRATEGIES
 from starlette.datastructures import Headers, MutableHeaders
@@ -26,7 +28,12 @@ from app.errors import render_error, route_family
 from resolvers.auth import PAT_PREFIX, canonical_jwt
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from app.settings import Settings
+
+# limits leaves STRATEGIES to inference, whose join of the classes is the abstract base.
+_STRATEGIES: Mapping[str, Callable[[Storage], strategies.RateLimiter]] = STRATEGIES
 
 log = logging.getLogger("funnelgate.ratelimit")
 
@@ -90,7 +97,7 @@ class RateLimiter:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown rate limit strategy {strategy!r}: use {sorted(STRATEGIES)}")
         self.storage = storage
-        self._strategy = STRATEGIES[strategy](storage)
+        self._strategy = _STRATEGIES[strategy](storage)
         self._api_token = _parse_limit(api_token, "rate_limit_api")
         self._api_ip = _parse_limit(api_ip, "rate_limit_api_ip")
         self._redirect_ip = _parse_limit(redirect_ip, "rate_limit_redirect_ip")
@@ -98,7 +105,7 @@ class RateLimiter:
         self._exempt_ips = exempt_ips
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Any = None) -> RateLimiter | None:
+    def from_settings(cls, settings: Settings, redis: Redis | None = None) -> RateLimiter | None:
         """``None`` when rate limiting is off; Redis-backed when a client is given."""
         if not settings.rate_limit_enabled:
             return None
@@ -108,7 +115,8 @@ class RateLimiter:
             storage = RedisStorage(
                 "async+redis://",
                 implementation="redispy",
-                connection_pool=redis.connection_pool,
+                # limits types its client options as scalars; redis-py takes a pool here.
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
                 key_prefix=f"{settings.redis_key_prefix}:ratelimit",
                 wrap_exceptions=True,
             )

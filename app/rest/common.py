@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -13,6 +13,9 @@ from resolvers.auth import authenticate
 from resolvers.context import Context
 from resolvers.errors import InvalidInput, PayloadTooLarge
 from resolvers.storable import MAX_JSON_DEPTH, json_problem
+
+if TYPE_CHECKING:
+    from app.runtime.services import Services
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # A stored document (metadata, a page schema) sits at most three levels into a body:
@@ -28,7 +31,8 @@ class ORJSONResponse(Response):
 
 
 async def request_context(request: Request) -> Context:
-    ctx = request.app.state.services.context()
+    services: Services = request.app.state.services
+    ctx = services.context()
     ctx.principal = await authenticate(ctx, request.headers.get("authorization"))
     return ctx
 

@@ -11,6 +11,7 @@ from resolvers.funnels import HandleAnalytics
 from resolvers.health import HealthReport
 from resolvers.pages import PageView
 from resolvers.pagination import Page
+from resolvers.reports import GroupRow
 
 
 def campaign_json(c: Campaign) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def funnel_json(f: Any) -> dict[str, Any]:
     }
 
 
-def group_json(group_by: str, row: Any) -> dict[str, Any]:
+def group_json(group_by: str, row: GroupRow) -> dict[str, Any]:
     return {
         group_by: row.value,
         "clicks": row.clicks,

@@ -86,7 +86,8 @@ class S3ObjectStore:
             response = self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))
         except self._client.exceptions.NoSuchKey as exc:
             raise ObjectNotFound(key) from exc
-        return response["Body"].read()
+        body: bytes = response["Body"].read()  # boto3 has no types
+        return body
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(

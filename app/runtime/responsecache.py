@@ -33,8 +33,17 @@ from strawberry.types import ExecutionResult
 from db.changes import ANY_HANDLE
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from strawberry.asgi import GraphQL
+
     from app.settings import Settings
+    from resolvers.context import Context
     from resolvers.principal import Principal
+
+    # What CachedResponses is mixed into, so that its super() calls are checked.
+    _View = GraphQL[Context, None]
+else:
+    _View = object
 
 log = logging.getLogger("funnelgate.responsecache")
 
@@ -124,7 +133,7 @@ class RedisStore:
     before its INCR lands. A Redis failure is a miss (logged once); the TTL still bounds
     staleness."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:rc:"
         self.local = MemoryStore(1)
@@ -203,7 +212,7 @@ class ResponseCache:
         self.hits = self.misses = self.stored = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Any = None) -> ResponseCache | None:
+    def from_settings(cls, settings: Settings, redis: Redis | None = None) -> ResponseCache | None:
         if not settings.graphql_response_cache:
             return None
         store: MemoryStore | RedisStore = (
@@ -256,7 +265,7 @@ class CachedResult(ExecutionResult):
         self.etag = etag
 
 
-class EncodedResponse(dict):
+class EncodedResponse(dict[str, Any]):
     """An already encoded response body; the view's ``encode_json`` passes it through."""
 
     def __init__(self, body: bytes, etag: bool, request: Request) -> None:
@@ -272,7 +281,7 @@ def _etags(header: str) -> set[str]:
     return {tag.strip() for tag in header.split(",") if tag.strip()}
 
 
-class CachedResponses:
+class CachedResponses(_View):
     """Mixin for the Strawberry view: answers repeated queries from a ResponseCache."""
 
     response_cache: ResponseCache | None
@@ -282,11 +291,11 @@ class CachedResponses:
         request: Request,
         request_adapter: Any,
         request_data: Any,
-        context: Any,
+        context: Context,
         root_value: Any,
         sub_response: Any,
     ) -> Any:
-        execute = super().execute_operation  # type: ignore[misc]
+        execute = super().execute_operation
         args = (request, request_adapter, request_data, context, root_value, sub_response)
         cache = self.response_cache
         if (
@@ -308,7 +317,8 @@ class CachedResponses:
             return CachedResult(body, etag=persisted and request.method == "GET")
         result = await execute(*args)
         kind = operation_type(query, name)
-        if kind is OperationType.QUERY and token is not None and not result.errors:
+        cacheable = isinstance(result, ExecutionResult) and not result.errors  # not a stream
+        if kind is OperationType.QUERY and token is not None and cacheable:
             state = request.scope.setdefault("state", {})
             state[_PENDING] = (key, token, persisted and request.method == "GET")
         return result
@@ -316,7 +326,7 @@ class CachedResponses:
     async def process_result(self, request: Request, result: Any) -> Any:
         if isinstance(result, CachedResult):
             return EncodedResponse(result.body, result.etag, request)
-        data = await super().process_result(request, result)  # type: ignore[misc]
+        data = await super().process_result(request, result)
         pending = request.scope.get("state", {}).pop(_PENDING, None)
         if pending is None or self.response_cache is None:
             return data
@@ -333,7 +343,7 @@ class CachedResponses:
             response = Response(status_code=304)
             response.headers.raw.extend(sub_response.headers.raw)
         else:
-            response = super().create_response(response_data, sub_response)  # type: ignore[misc]
+            response = super().create_response(response_data, sub_response)
         if isinstance(response_data, EncodedResponse) and response_data.etag:
             response.headers["ETag"] = response_data.etag
             response.headers["Cache-Control"] = "private, max-age=1"

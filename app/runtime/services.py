@@ -57,13 +57,23 @@ class Services:
         change_hub = ChangeHub()
         sessions = make_session_factory(engine, on_change=change_hub.touch)
         # While the database fails or hangs, redirects use the last link and rules loaded.
-        stale = {"timeout_s": settings.link_load_timeout_s, "max_stale_s": settings.link_stale_s}
+        timeout_s, max_stale_s = settings.link_load_timeout_s, settings.link_stale_s
         link_cache: TTLCache[tuple[str, str], LinkTarget | None] = TTLCache(
-            StaleOnErrorLoader(link_loader(sessions), name="link cache", **stale),
+            StaleOnErrorLoader(
+                link_loader(sessions),
+                timeout_s=timeout_s,
+                max_stale_s=max_stale_s,
+                name="link cache",
+            ),
             ttl=settings.link_cache_ttl_s,
         )
         rules_cache: TTLCache[str, list[RuleSpec]] = TTLCache(
-            StaleOnErrorLoader(_rules_loader(sessions), name="rules cache", **stale),
+            StaleOnErrorLoader(
+                _rules_loader(sessions),
+                timeout_s=timeout_s,
+                max_stale_s=max_stale_s,
+                name="rules cache",
+            ),
             ttl=settings.link_cache_ttl_s,
         )
         # A write to a handle's links, campaigns (links snapshot their status) or rules drops

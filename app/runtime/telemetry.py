@@ -9,9 +9,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:  # app.runtime.ingest imports this module
+    from app.runtime.ingest import IngestWriter
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -119,7 +122,7 @@ class BoundedLabel:
 GRAPHQL_OPERATION_NAME = BoundedLabel()
 
 
-def watch_ingest(writer: Any) -> None:
+def watch_ingest(writer: IngestWriter) -> None:
     """Point the queue and journal gauges at ``writer`` (the latest app's), weakly held."""
     ref = weakref.ref(writer)
 
