@@ -31,6 +31,20 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# Deadlock detected, serialization failure: two transactions crossed; the loser is rolled
+# back and the same write, tried again, succeeds.
+_CONFLICT_SQLSTATES = ("40P01", "40001")
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` is a deadlock or serialization failure: retry the transaction."""
+    for link in _chain(exc):
+        sqlstate = getattr(link, "sqlstate", None) or getattr(link, "pgcode", None)
+        if sqlstate in _CONFLICT_SQLSTATES:
+            return True
+    return False
+
+
 def is_data_error(exc: BaseException) -> bool:
     """True when ``exc`` was caused by the values written, not by the database's state."""
     for link in _chain(exc):

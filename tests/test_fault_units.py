@@ -132,3 +132,60 @@ async def test_a_slow_conversion_batch_does_not_push_its_batchs_clicks_to_the_jo
     assert calls == [(1, 0), (0, 1)]
     assert writer.degraded is False and writer.journal_depth == 0
     writer.journal.close()
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # what asyncpg's DeadlockDetectedError carries
+
+
+async def test_a_batch_that_deadlocks_with_another_lane_is_written_again(monkeypatch):
+    """Concurrent batches sharing event ids may lock them in crossed order; PostgreSQL
+    rolls one back. Its waiters must get their results, not a 503."""
+    attempts: list[int] = []
+
+    async def deadlocking_once(sessions, clicks, conversion_jobs, lane=None):
+        attempts.append(len(conversion_jobs))
+        if len(attempts) == 1:
+            raise _Deadlock("deadlock detected")
+        return {id(j): [OK] for j in conversion_jobs}
+
+    monkeypatch.setattr(ingest_module, "write_batch", deadlocking_once)
+    writer = IngestWriter(None)
+    writer._tasks = [asyncio.create_task(asyncio.sleep(0))]  # queue now, drain by hand
+    conversion = asyncio.ensure_future(
+        writer.record_conversions(SimpleNamespace(id="a"), "h", [object()])
+    )
+    await asyncio.sleep(0)
+    await writer._write([writer._queue.get_nowait()])
+    assert await conversion == [OK]
+    assert attempts == [1, 1] and writer.stats.failures == 0
+
+
+async def test_a_batch_that_keeps_deadlocking_fails_after_bounded_tries(monkeypatch):
+    attempts: list[int] = []
+
+    async def always_deadlocking(sessions, clicks, conversion_jobs, lane=None):
+        attempts.append(1)
+        raise _Deadlock("deadlock detected")
+
+    monkeypatch.setattr(ingest_module, "write_batch", always_deadlocking)
+    writer = IngestWriter(None)
+    writer._tasks = [asyncio.create_task(asyncio.sleep(0))]
+    conversion = asyncio.ensure_future(
+        writer.record_conversions(SimpleNamespace(id="a"), "h", [object()])
+    )
+    await asyncio.sleep(0)
+    await writer._write([writer._queue.get_nowait()])
+    with pytest.raises(Exception):  # noqa: B017 - the writer's own outage error, any type
+        await conversion
+    assert len(attempts) == ingest_module.CONFLICT_RETRIES
+
+
+def test_postgresqls_deadlock_and_serialization_failure_are_conflicts_not_data_errors():
+    from asyncpg.exceptions import DeadlockDetectedError, SerializationError
+
+    from db.faults import is_data_error, is_transaction_conflict
+
+    for error in (DeadlockDetectedError("deadlock detected"), SerializationError("conflict")):
+        assert is_transaction_conflict(error) and not is_data_error(error)
+    assert not is_transaction_conflict(_Deadlock.__mro__[1]("other"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.runtime.journal import ClickJournal
 from app.runtime.telemetry import INGEST_BATCH_SIZE, INGEST_DEAD_LETTERS, INGEST_REFUSED
 from db.dead_letters import click_letter, set_aside, unreadable_letter
-from db.faults import is_data_error
+from db.faults import is_data_error, is_transaction_conflict
 from db.rollups.batch import ClickLane
 from db.tables import ClickRecord
 from resolvers.errors import DomainError, InvalidInput, Overloaded, Unavailable
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from resolvers.conversions import ConversionInput, ConversionResult
 
 log = logging.getLogger("funnelgate.ingest")
+# Tries of a batch that deadlocked with another writer lane before its waiters hear of it.
+CONFLICT_RETRIES = 3
 
 
 @dataclass
@@ -229,9 +232,7 @@ class IngestWriter:
         # conversion batch (a larger write, not journaled) gets a longer timeout.
         budget = self._budget if clicks else max(self._budget, self._conversion_timeout)
         try:
-            results = await asyncio.wait_for(
-                write_batch(self._sessions, clicks, conversion_jobs, lane), budget
-            )
+            results = await self._write_retrying_conflicts(clicks, conversion_jobs, lane, budget)
         except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
             self.stats.failures += 1
             if is_data_error(exc):
@@ -254,6 +255,28 @@ class IngestWriter:
             return False
         self._committed(batch, clicks, results)
         return True
+
+    async def _write_retrying_conflicts(
+        self,
+        clicks: list[ClickRecord],
+        conversion_jobs: list[_ConversionJob],
+        lane: ClickLane | None,
+        budget: float,
+    ) -> dict[int, list[ConversionResult]]:
+        """``write_batch``, again after a deadlock with another writer lane: two batches
+        that share event ids (one client's concurrent retries) may lock them in crossed
+        order; PostgreSQL rolls one back, and the same batch then commits."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return await asyncio.wait_for(
+                    write_batch(self._sessions, clicks, conversion_jobs, lane), budget
+                )
+            except Exception as exc:
+                if attempt == CONFLICT_RETRIES or not is_transaction_conflict(exc):
+                    raise
+                log.info("ingest batch crossed another transaction (%s); retrying", exc)
+                await asyncio.sleep(random.uniform(0, 0.02 * attempt))
+        raise AssertionError("unreachable")
 
     def _committed(
         self,
