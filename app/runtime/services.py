@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.middleware.ratelimit import RateLimiter
-from app.runtime.changes import ChangeHub
+from app.runtime.changes import ChangeHub, Listener
 from app.runtime.ingest import IngestWriter
 from app.runtime.journal import ClickJournal
 from app.runtime.objectstore import make_object_store
@@ -179,7 +179,7 @@ def _redis_client(settings: Settings) -> redis.asyncio.Redis | None:
 
 def _forget_handle(
     link_cache: TTLCache[tuple[str, str], Any], rules_cache: TTLCache[str, Any]
-) -> Any:
+) -> Listener:
     def forget(handle: str, _campaign_ids: Collection[str] | None) -> None:
         if handle == ANY_HANDLE:
             link_cache.clear()
